@@ -1,0 +1,25 @@
+//! speedlead's actors and the domain logic they run.
+//!
+//! - [`partition`]: the actor that runs a stage over one Kafka partition, in order, with retries,
+//!   dead-lettering and offset bookkeeping.
+//! - [`supervisor`]: stage supervisors that restart crashed partition actors with backoff.
+//! - [`intake`], [`router`]: the stages, as plain [`stage::Stage`] objects.
+//! - [`ports`], [`store`]: the traits through which all of it reaches Kafka and Redis.
+//!
+//! Nothing here depends on rdkafka or redis; the `speedlead` binary provides the adapters.
+
+pub mod codec;
+pub mod intake;
+pub mod normalize;
+pub mod partition;
+pub mod ports;
+pub mod router;
+pub mod rules;
+pub mod stage;
+pub mod store;
+pub mod store_contract;
+pub mod supervisor;
+pub mod telemetry;
+
+#[cfg(test)]
+pub(crate) mod testkit;

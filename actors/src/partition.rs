@@ -1,0 +1,267 @@
+//! `PartitionWorker`: the actor that runs one stage over one Kafka partition, in offset order.
+//!
+//! It owns the per-record contract every stage shares: process, publish, retry transient failures
+//! with backoff, dead-letter what cannot succeed, and only then mark the offset processed. A panic in
+//! stage logic kills the actor with its mailbox; nothing is lost because offsets were never marked
+//! for the queued records, and the stage supervisor rewinds the partition to the first unprocessed one.
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use chrono::Utc;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use speedlead_topics::{derived_id, event_type, DeadLetter, Envelope, Topic};
+
+use crate::ports::{OffsetTracker, Outbound, Publisher, Record};
+use crate::stage::{Stage, StageError};
+
+/// Backoff between attempts of one record.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts before a transient failure is dead-lettered (at least 1).
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff before attempt `attempt + 1` (attempt counts from 1).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
+/// Progress of one partition, shared between its worker and the consumer that feeds it. It outlives
+/// any one worker so a replacement knows where its predecessor stopped.
+#[derive(Debug)]
+pub struct PartitionProgress {
+    last_processed: AtomicI64,
+    in_flight: AtomicUsize,
+}
+
+impl Default for PartitionProgress {
+    fn default() -> Self {
+        PartitionProgress {
+            last_processed: AtomicI64::new(-1),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl PartitionProgress {
+    /// Offset of the last fully processed record, if any.
+    pub fn last_processed(&self) -> Option<i64> {
+        Some(self.last_processed.load(Ordering::Acquire)).filter(|o| *o >= 0)
+    }
+
+    /// Records handed to a worker and not yet finished; the consumer pauses the partition above a
+    /// high-water mark so a slow stage cannot balloon memory.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub fn forwarded(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Forgets in-flight records, used when a worker died with them in its mailbox.
+    pub fn reset_in_flight(&self) {
+        self.in_flight.store(0, Ordering::Release);
+    }
+
+    fn finished(&self, offset: Option<i64>) {
+        if let Some(offset) = offset {
+            self.last_processed.fetch_max(offset, Ordering::AcqRel);
+        }
+        // Saturating: a reset may have raced with this decrement.
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+}
+
+pub enum PartitionMsg {
+    /// Process this record (records arrive in offset order).
+    Record(Record),
+    /// Reply once every record queued before this message is processed.
+    Drain(RpcReplyPort<()>),
+}
+
+/// Everything a worker needs; cloned from the stage supervisor for each spawn.
+#[derive(Clone)]
+pub struct PartitionArgs {
+    pub stage: Arc<dyn Stage>,
+    pub publisher: Arc<dyn Publisher>,
+    pub offsets: Arc<dyn OffsetTracker>,
+    pub retry: RetryPolicy,
+    pub progress: Arc<PartitionProgress>,
+}
+
+pub struct PartitionWorker;
+
+#[ractor::async_trait]
+impl Actor for PartitionWorker {
+    type Msg = PartitionMsg;
+    type State = PartitionArgs;
+    type Arguments = PartitionArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: PartitionArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            PartitionMsg::Record(record) => handle_record(state, record).await,
+            PartitionMsg::Drain(reply) => {
+                let _ = reply.send(());
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn handle_record(state: &PartitionArgs, record: Record) -> Result<(), ActorProcessingErr> {
+    // After a rewind the consumer may hand us records a predecessor already finished.
+    if state
+        .progress
+        .last_processed()
+        .is_some_and(|done| record.offset <= done)
+    {
+        state.progress.finished(None);
+        return Ok(());
+    }
+    let stage = state.stage.name();
+    let started = Instant::now();
+    let outcome = match process_with_retries(state, &record).await {
+        Ok(()) => "ok",
+        Err((error, attempts)) => {
+            tracing::warn!(stage, partition = record.partition, offset = record.offset, %error, "dead-lettering record");
+            publish_dead_letter(state, &record, &error, attempts).await?;
+            metrics::counter!("speedlead_dlq_records_total", "stage" => stage, "reason" => error.reason())
+                .increment(1);
+            "dead_lettered"
+        }
+    };
+    metrics::histogram!("speedlead_stage_processing_seconds", "stage" => stage)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("speedlead_stage_records_total", "stage" => stage, "outcome" => outcome).increment(1);
+    state
+        .offsets
+        .processed(&record.topic, record.partition, record.offset);
+    state.progress.finished(Some(record.offset));
+    Ok(())
+}
+
+/// Runs the stage and publishes its output, retrying transient failures. Returns the final error and
+/// the number of attempts made when the record must be dead-lettered.
+async fn process_with_retries(state: &PartitionArgs, record: &Record) -> Result<(), (StageError, u32)> {
+    let mut attempt = 1;
+    loop {
+        let result = match state.stage.process(record).await {
+            Ok(outputs) if outputs.is_empty() => Ok(()),
+            Ok(outputs) => state
+                .publisher
+                .publish(outputs)
+                .await
+                .map_err(|e| StageError::Transient(e.to_string())),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e @ StageError::Invalid(_)) => return Err((e, attempt)),
+            Err(e) if attempt >= state.retry.max_attempts => return Err((e, attempt)),
+            Err(e) => {
+                tracing::debug!(stage = state.stage.name(), attempt, error = %e, "retrying record");
+                metrics::counter!("speedlead_stage_records_total", "stage" => state.stage.name(), "outcome" => "retried")
+                    .increment(1);
+                tokio::time::sleep(state.retry.backoff(attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Publishes the dead letter, retrying without limit: moving past a record whose dead letter was not
+/// written would lose it. A partition stuck here shows up as consumer lag.
+async fn publish_dead_letter(
+    state: &PartitionArgs,
+    record: &Record,
+    error: &StageError,
+    attempts: u32,
+) -> Result<(), ActorProcessingErr> {
+    let message = dead_letter(state.stage.name(), record, error, attempts);
+    let mut attempt = 1;
+    while let Err(e) = state.publisher.publish(vec![message.clone()]).await {
+        tracing::error!(error = %e, attempt, "dead letter not written yet; retrying");
+        tokio::time::sleep(state.retry.backoff(attempt)).await;
+        attempt += 1;
+    }
+    Ok(())
+}
+
+/// The `leads.dlq` message for a record a stage gave up on: reason, detail and the original bytes.
+pub fn dead_letter(stage: &str, record: &Record, error: &StageError, attempts: u32) -> Outbound {
+    let key = record
+        .key_text()
+        .unwrap_or_else(|| format!("{}:{}:{}", record.topic, record.partition, record.offset));
+    let position = [
+        record.topic.as_str(),
+        &record.partition.to_string(),
+        &record.offset.to_string(),
+    ]
+    .join(":");
+    let letter = DeadLetter {
+        stage: stage.to_string(),
+        source_topic: record.topic.clone(),
+        partition: record.partition,
+        offset: record.offset,
+        key: record.key_text(),
+        reason: error.reason().to_string(),
+        detail: error.detail().to_string(),
+        attempts,
+        failed_at: Utc::now(),
+        original_base64: base64::engine::general_purpose::STANDARD
+            .encode(record.payload.as_deref().unwrap_or_default()),
+    };
+    let id = derived_id(&["dlq", stage, &position]);
+    // Keep the lead's journey id when the original was a readable envelope, so the dead letter shows
+    // up in the same trace.
+    let correlation_id = record
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
+        .and_then(|v| v.get("correlation_id")?.as_str()?.parse().ok())
+        .unwrap_or(id);
+    let envelope = Envelope::with_id(id, event_type::DEAD_LETTERED, correlation_id, letter);
+    Outbound {
+        topic: Topic::Dlq,
+        key,
+        payload: serde_json::to_vec(&envelope).expect("dead letter serializes"),
+    }
+}
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

@@ -1,0 +1,65 @@
+//! The traits through which actors reach the outside world (Kafka, Redis, offset bookkeeping).
+//!
+//! Actors never name rdkafka or redis: production wires in the real adapters from the `speedlead`
+//! binary, unit tests wire in-process ones, and the same actor code runs against both.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use speedlead_topics::Topic;
+
+/// One consumed Kafka message, owned so it can travel through an actor mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    /// Broker or producer timestamp, milliseconds since the epoch.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Record {
+    /// The key as text, for dead letters and logs; non-UTF-8 bytes are replaced.
+    pub fn key_text(&self) -> Option<String> {
+        self.key
+            .as_deref()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+    }
+}
+
+/// A message a stage wants published. The topic is the catalogue entry; the adapter maps it to the
+/// configured (possibly prefixed) topic name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    pub topic: Topic,
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("publish failed: {0}")]
+pub struct PublishError(pub String);
+
+/// Publishes messages durably.
+#[async_trait]
+pub trait Publisher: Send + Sync + 'static {
+    /// Returns once the broker acknowledged every message (acks=all), or with the first failure.
+    /// Messages for the same topic and key keep their order.
+    async fn publish(&self, messages: Vec<Outbound>) -> Result<(), PublishError>;
+}
+
+/// Told when a consumed message has been fully processed, so its offset may be committed.
+pub trait OffsetTracker: Send + Sync + 'static {
+    fn processed(&self, topic: &str, partition: i32, offset: i64);
+}
+
+/// Asks the consumer that feeds a stage to restart one partition: rewind it to the first offset that
+/// was not fully processed and attach a fresh actor. Called by the stage supervisor after backoff.
+pub trait PartitionRestarter: Send + Sync + 'static {
+    fn restart(&self, partition: i32);
+}
+
+/// Shared handles to the ports, cloned into every actor of a stage.
+pub type SharedPublisher = Arc<dyn Publisher>;

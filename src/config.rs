@@ -1,0 +1,190 @@
+//! Layered configuration: built-in defaults (`config/default.toml`) → config file → `SPEEDLEAD_*`
+//! environment → command-line flags. Later layers win key by key.
+
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use speedlead_actors::partition::RetryPolicy;
+use speedlead_actors::rules::{Routing, RoutingConfig};
+
+use crate::error::Error;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub redis: RedisSettings,
+    pub http: HttpSettings,
+    pub pipeline: PipelineSettings,
+    pub routing: RoutingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub topic_prefix: String,
+    pub group_prefix: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub fetch_wait_max_ms: u32,
+    pub session_timeout_ms: u32,
+    pub delivery_timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: String,
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    pub decision_ttl_secs: u64,
+    pub max_in_flight_per_partition: usize,
+    pub drain_timeout_ms: u64,
+}
+
+/// Values given on the command line; `None` leaves the lower layers alone.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<KafkaOverrides>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisOverrides>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct KafkaOverrides {
+    pub brokers: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct RedisOverrides {
+    pub url: String,
+}
+
+impl Settings {
+    /// Loads the layers and validates the result, naming every bad key.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, Error> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(Error::Config(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("SPEEDLEAD_").split("__").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides));
+        let settings: Settings = figment.extract().map_err(|e| Error::Config(e.to_string()))?;
+        settings.routing()?;
+        Ok(settings)
+    }
+
+    /// The built-in defaults alone, for tests and the embedded demo.
+    pub fn defaults() -> Self {
+        Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .expect("built-in defaults are valid")
+    }
+
+    pub fn routing(&self) -> Result<Routing, Error> {
+        Routing::new(self.routing.clone()).map_err(Error::Config)
+    }
+
+    pub fn embedded_kafka(&self) -> bool {
+        self.kafka.brokers.trim().is_empty()
+    }
+
+    pub fn embedded_store(&self) -> bool {
+        self.redis.url.trim().is_empty()
+    }
+}
+
+impl PipelineSettings {
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            initial_backoff: Duration::from_millis(self.initial_backoff_ms),
+            max_backoff: Duration::from_millis(self.max_backoff_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+// figment::Jail's closures return figment's (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_route() {
+        let s = Settings::defaults();
+        assert!(s.embedded_kafka() && s.embedded_store());
+        assert_eq!(s.routing().unwrap().reps("emea").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn file_then_env_then_flags_win_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "speedlead.toml",
+                "[kafka]\nbrokers = \"file:9092\"\ntopic_prefix = \"t.\"\n[redis]\nurl = \"redis://file\"\n",
+            )?;
+            jail.set_env("SPEEDLEAD_KAFKA__BROKERS", "env:9092");
+            let s = Settings::load(Some(Path::new("speedlead.toml")), &Overrides::default()).unwrap();
+            assert_eq!(
+                (s.kafka.brokers.as_str(), s.kafka.topic_prefix.as_str()),
+                ("env:9092", "t.")
+            );
+            assert_eq!(s.redis.url, "redis://file");
+            let flags = Overrides {
+                kafka: Some(KafkaOverrides {
+                    brokers: "flag:9092".into(),
+                }),
+                redis: None,
+            };
+            let s = Settings::load(Some(Path::new("speedlead.toml")), &flags).unwrap();
+            assert_eq!(s.kafka.brokers, "flag:9092");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[kafka]\nbrokrs = \"x\"\n")?;
+            let err = Settings::load(Some(Path::new("bad.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("brokrs"), "{err}");
+            jail.create_file("bad-routing.toml", "[routing]\ndefault_domain = \"mars\"\n")?;
+            let err = Settings::load(Some(Path::new("bad-routing.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("routing.default_domain: 'mars'"), "{err}");
+            assert!(Settings::load(Some(Path::new("missing.toml")), &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,428 @@
+//! `StageConsumer`: one consumer-group member per stage, feeding each assigned partition to its own
+//! partition actor, in offset order.
+//!
+//! The consumer runs on a dedicated thread, not a tokio task, because librdkafka calls the rebalance
+//! callback from inside `poll`, and on revoke we must block there until the partition actors have
+//! drained and their offsets are committed, before the partitions move to another member.
+//!
+//! Ordering after a crash: a dead actor's mailbox is lost, so the supervisor asks (through the
+//! restart channel) for the partition to be rewound. The rewind (`seek`) happens on this thread
+//! between two polls, so no record fetched before the seek can reach the fresh actor; seeking
+//! also purges what librdkafka had pre-fetched for the partition.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use ractor::ActorRef;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use speedlead_actors::partition::{PartitionMsg, PartitionProgress};
+use speedlead_actors::ports::{OffsetTracker, PartitionRestarter, Record};
+use speedlead_actors::supervisor::StageMsg;
+use tokio::runtime::Handle;
+
+use crate::error::Error;
+
+/// How long one poll may block; bounds how quickly restarts and shutdown are noticed.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct StageConsumerConfig {
+    pub stage: &'static str,
+    pub topic: String,
+    pub client: ClientConfig,
+    pub drain_timeout: Duration,
+    pub max_in_flight: usize,
+}
+
+/// The partition actor currently fed with one partition's records.
+struct Slot {
+    worker: ActorRef<PartitionMsg>,
+    progress: Arc<PartitionProgress>,
+    /// First offset forwarded since assignment: where to rewind to if nothing was processed yet.
+    first_forwarded: Option<i64>,
+    paused: bool,
+}
+
+struct StageContext {
+    stage: &'static str,
+    topic: String,
+    supervisor: ActorRef<StageMsg>,
+    runtime: Handle,
+    slots: DashMap<i32, Slot>,
+    drain_timeout: Duration,
+    offsets: Arc<PendingOffsets>,
+    joined: Arc<AtomicBool>,
+}
+
+impl ClientContext for StageContext {}
+
+impl ConsumerContext for StageContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let partitions = partitions_of(list, &self.topic);
+            tracing::info!(stage = self.stage, ?partitions, "partitions revoked; draining");
+            self.stop_partitions(partitions.clone());
+            // Commit what the drained actors finished before another member takes over.
+            store_pending(consumer, &self.topic, &self.offsets);
+            for p in &partitions {
+                self.offsets.forget(*p);
+            }
+            commit(consumer, self.stage);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let partitions = partitions_of(list, &self.topic);
+                tracing::info!(stage = self.stage, ?partitions, "partitions assigned");
+                for partition in partitions {
+                    if let Err(e) = self.start_partition(partition) {
+                        // Without an actor the partition would silently stall: crash instead, and let
+                        // the process restart from committed offsets.
+                        panic!("stage {}: cannot start partition {partition}: {e}", self.stage);
+                    }
+                }
+                self.joined.store(true, Ordering::Release);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::error!(stage = self.stage, error = %e, "rebalance error"),
+        }
+    }
+}
+
+impl StageContext {
+    fn start_partition(&self, partition: i32) -> Result<(), Error> {
+        let progress = Arc::new(PartitionProgress::default());
+        let worker = self.spawn_worker(partition, progress.clone())?;
+        self.slots.insert(
+            partition,
+            Slot {
+                worker,
+                progress,
+                first_forwarded: None,
+                paused: false,
+            },
+        );
+        Ok(())
+    }
+
+    fn spawn_worker(
+        &self,
+        partition: i32,
+        progress: Arc<PartitionProgress>,
+    ) -> Result<ActorRef<PartitionMsg>, Error> {
+        let call = self.supervisor.call(
+            |reply| StageMsg::StartPartition {
+                partition,
+                progress,
+                reply,
+            },
+            None,
+        );
+        match self.runtime.block_on(call) {
+            Ok(ractor::rpc::CallResult::Success(worker)) => Ok(worker),
+            Ok(other) => Err(Error::Actor(format!("start partition {partition}: {other:?}"))),
+            Err(e) => Err(Error::Actor(format!("start partition {partition}: {e}"))),
+        }
+    }
+
+    fn stop_partitions(&self, partitions: Vec<i32>) {
+        if partitions.is_empty() {
+            return;
+        }
+        for p in &partitions {
+            self.slots.remove(p);
+        }
+        let timeout = self.drain_timeout;
+        let call = self.supervisor.call(
+            |reply| StageMsg::StopPartitions {
+                partitions,
+                timeout,
+                reply,
+            },
+            Some(timeout + Duration::from_secs(1)),
+        );
+        if let Err(e) = self.runtime.block_on(call) {
+            tracing::error!(stage = self.stage, error = %e, "draining revoked partitions failed");
+        }
+    }
+}
+
+fn partitions_of(list: &TopicPartitionList, topic: &str) -> Vec<i32> {
+    list.elements_for_topic(topic)
+        .iter()
+        .map(|e| e.partition())
+        .collect()
+}
+
+/// Offsets of fully processed records, reported by partition actors and stored on the consumer by
+/// its own thread (librdkafka's offset store belongs to the consumer; the actors never touch it).
+#[derive(Debug, Default)]
+pub struct PendingOffsets {
+    latest: DashMap<i32, i64>,
+}
+
+impl PendingOffsets {
+    fn take(&self) -> Vec<(i32, i64)> {
+        let done: Vec<(i32, i64)> = self.latest.iter().map(|e| (*e.key(), *e.value())).collect();
+        for (p, o) in &done {
+            self.latest.remove_if(p, |_, v| v == o);
+        }
+        done
+    }
+
+    fn forget(&self, partition: i32) {
+        self.latest.remove(&partition);
+    }
+}
+
+impl OffsetTracker for PendingOffsets {
+    fn processed(&self, _topic: &str, partition: i32, offset: i64) {
+        self.latest
+            .entry(partition)
+            .and_modify(|o| *o = (*o).max(offset))
+            .or_insert(offset);
+    }
+}
+
+fn store_pending(consumer: &BaseConsumer<StageContext>, topic: &str, offsets: &PendingOffsets) {
+    let done = offsets.take();
+    if done.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    for (partition, offset) in done {
+        // The committed offset is the next record to read.
+        let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset + 1));
+    }
+    if let Err(e) = consumer.store_offsets(&list) {
+        // A partition revoked meanwhile; its new owner reprocesses from the last commit.
+        tracing::debug!(topic, error = %e, "offsets not stored");
+    }
+}
+
+fn commit(consumer: &BaseConsumer<StageContext>, stage: &str) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => {}
+        // Nothing stored since the last commit.
+        Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => tracing::warn!(stage, error = %e, "offset commit failed"),
+    }
+}
+
+/// Sends restart requests from the stage supervisor to the consumer thread.
+pub struct ChannelRestarter(pub Sender<i32>);
+
+impl PartitionRestarter for ChannelRestarter {
+    fn restart(&self, partition: i32) {
+        let _ = self.0.send(partition);
+    }
+}
+
+/// A running stage consumer; stop it with [`StageConsumer::shutdown`].
+pub struct StageConsumer {
+    stage: &'static str,
+    thread: Option<JoinHandle<()>>,
+    shutdown: Arc<AtomicBool>,
+    joined: Arc<AtomicBool>,
+}
+
+impl StageConsumer {
+    /// Subscribes to the stage's topic and starts feeding partition actors through `supervisor`.
+    /// `restarts` receives the supervisor's restart requests; `offsets` the actors' progress.
+    pub fn start(
+        config: StageConsumerConfig,
+        supervisor: ActorRef<StageMsg>,
+        restarts: Receiver<i32>,
+        offsets: Arc<PendingOffsets>,
+    ) -> Result<Self, Error> {
+        let joined = Arc::new(AtomicBool::new(false));
+        let context = StageContext {
+            stage: config.stage,
+            topic: config.topic.clone(),
+            supervisor,
+            runtime: Handle::current(),
+            slots: DashMap::new(),
+            drain_timeout: config.drain_timeout,
+            offsets,
+            joined: joined.clone(),
+        };
+        let consumer: BaseConsumer<StageContext> = config.client.create_with_context(context)?;
+        consumer.subscribe(&[&config.topic])?;
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let feeder = Feeder {
+            consumer,
+            restarts,
+            shutdown: shutdown.clone(),
+            max_in_flight: config.max_in_flight.max(1),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("consumer-{}", config.stage))
+            .spawn(move || feeder.run())?;
+        Ok(StageConsumer {
+            stage: config.stage,
+            thread: Some(thread),
+            shutdown,
+            joined,
+        })
+    }
+
+    /// True once the consumer has joined its group and received an assignment (possibly empty).
+    pub fn joined(&self) -> bool {
+        self.joined.load(Ordering::Acquire)
+    }
+
+    /// Drains every partition actor, commits, and leaves the group.
+    pub async fn shutdown(mut self) {
+        self.shutdown.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let stage = self.stage;
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!(stage, "consumer thread ended abnormally");
+            }
+        }
+    }
+}
+
+impl Drop for StageConsumer {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::Release);
+    }
+}
+
+/// The consumer thread's loop.
+struct Feeder {
+    consumer: BaseConsumer<StageContext>,
+    restarts: Receiver<i32>,
+    shutdown: Arc<AtomicBool>,
+    max_in_flight: usize,
+}
+
+impl Feeder {
+    fn run(self) {
+        let ctx = self.consumer.context();
+        while !self.shutdown.load(Ordering::Acquire) {
+            for partition in self.restarts.try_iter().collect::<Vec<_>>() {
+                self.restart(partition);
+            }
+            self.resume_drained();
+            store_pending(&self.consumer, &ctx.topic, &ctx.offsets);
+            match self.consumer.poll(POLL_INTERVAL) {
+                Some(Ok(message)) => self.forward(&message),
+                Some(Err(e)) => {
+                    metrics::counter!("speedlead_consumer_errors_total", "stage" => ctx.stage).increment(1);
+                    tracing::warn!(stage = ctx.stage, error = %e, "consumer error");
+                }
+                None => {}
+            }
+        }
+        // Shutdown: let the actors finish, commit, leave the group.
+        let partitions: Vec<i32> = ctx.slots.iter().map(|s| *s.key()).collect();
+        ctx.stop_partitions(partitions);
+        store_pending(&self.consumer, &ctx.topic, &ctx.offsets);
+        commit(&self.consumer, ctx.stage);
+        self.consumer.unsubscribe();
+    }
+
+    fn forward(&self, message: &rdkafka::message::BorrowedMessage<'_>) {
+        let ctx = self.consumer.context();
+        let partition = message.partition();
+        let Some(mut slot) = ctx.slots.get_mut(&partition) else {
+            tracing::warn!(
+                stage = ctx.stage,
+                partition,
+                "record for a partition without an actor"
+            );
+            return;
+        };
+        let record = Record {
+            topic: message.topic().to_string(),
+            partition,
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+            timestamp_ms: message.timestamp().to_millis(),
+        };
+        slot.first_forwarded.get_or_insert(record.offset);
+        slot.progress.forwarded();
+        // A dead actor refuses the record; the partition is rewound when it is restarted.
+        let _ = slot.worker.cast(PartitionMsg::Record(record));
+        if !slot.paused && slot.progress.in_flight() >= self.max_in_flight {
+            slot.paused = self.set_paused(partition, true);
+        }
+    }
+
+    /// Rewinds a partition to its first unprocessed record and attaches a fresh actor.
+    fn restart(&self, partition: i32) {
+        let ctx = self.consumer.context();
+        let Some(mut slot) = ctx.slots.get_mut(&partition) else {
+            return;
+        };
+        let resume = slot
+            .progress
+            .last_processed()
+            .map(|o| o + 1)
+            .or(slot.first_forwarded);
+        if let Some(offset) = resume {
+            if let Err(e) = self
+                .consumer
+                .seek(&ctx.topic, partition, Offset::Offset(offset), SEEK_TIMEOUT)
+            {
+                // Without the rewind the fresh actor would skip records: crash instead, and let the
+                // process restart from committed offsets.
+                panic!(
+                    "stage {}: cannot rewind partition {partition} to {offset}: {e}",
+                    ctx.stage
+                );
+            }
+        }
+        slot.progress.reset_in_flight();
+        if slot.paused {
+            slot.paused = !self.set_paused(partition, false);
+        }
+        match ctx.spawn_worker(partition, slot.progress.clone()) {
+            Ok(worker) => {
+                tracing::info!(stage = ctx.stage, partition, ?resume, "partition restarted");
+                slot.worker = worker;
+            }
+            Err(e) => panic!("stage {}: cannot restart partition {partition}: {e}", ctx.stage),
+        }
+    }
+
+    fn resume_drained(&self) {
+        let ctx = self.consumer.context();
+        for mut slot in ctx.slots.iter_mut() {
+            if slot.paused && slot.progress.in_flight() <= self.max_in_flight / 2 {
+                let partition = *slot.key();
+                slot.paused = !self.set_paused(partition, false);
+            }
+        }
+    }
+
+    /// Pauses or resumes fetching one partition; returns whether it worked.
+    fn set_paused(&self, partition: i32, pause: bool) -> bool {
+        let ctx = self.consumer.context();
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&ctx.topic, partition);
+        let result = if pause {
+            self.consumer.pause(&list)
+        } else {
+            self.consumer.resume(&list)
+        };
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(stage = ctx.stage, partition, pause, error = %e, "pause/resume failed");
+                false
+            }
+        }
+    }
+}

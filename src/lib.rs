@@ -1,0 +1,15 @@
+//! The `speedlead` binary's library: configuration, the Kafka and Redis adapters, the HTTP surface,
+//! and the wiring that runs the actors of `speedlead-actors` on them.
+
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod infra;
+pub mod kafka;
+pub mod pipeline;
+pub mod sample;
+pub mod store;
+pub mod telemetry;
+
+pub use error::Error;

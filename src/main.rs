@@ -1,0 +1,260 @@
+//! speedlead: leads in from Kafka, validated, routed to a rep and out, in milliseconds.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use speedlead::config::{KafkaOverrides, Overrides, RedisOverrides, Settings};
+use speedlead::demo::{self, DemoOptions};
+use speedlead::http::{self, HttpState};
+use speedlead::infra::Infra;
+use speedlead::kafka::admin::{create_topics, TopicStatus};
+use speedlead::kafka::TopicNames;
+use speedlead::pipeline::{Pipeline, StageWrappers};
+use speedlead::{telemetry, Error};
+use speedlead_topics::Topic;
+
+#[derive(Parser)]
+#[command(
+    name = "speedlead",
+    version,
+    about = "Speed-to-lead engine: every inbound lead to the right rep in milliseconds"
+)]
+struct Cli {
+    /// Config file (TOML), layered over the built-in defaults.
+    #[arg(long, global = true, env = "SPEEDLEAD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Kafka bootstrap servers; without any, speedlead starts an in-process cluster.
+    #[arg(long, global = true)]
+    brokers: Option<String>,
+    /// Redis URL; without one, speedlead keeps its state in memory.
+    #[arg(long, global = true)]
+    redis: Option<String>,
+    /// Log as JSON lines (for log shippers) instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline and the HTTP endpoints until SIGINT/SIGTERM (the default).
+    Serve,
+    /// Run the pipeline, feed it sample leads and print every assignment.
+    Demo {
+        /// How many sample leads to send (one invalid lead is added).
+        #[arg(long, default_value_t = 24)]
+        leads: usize,
+        /// Milliseconds between leads.
+        #[arg(long, default_value_t = 150)]
+        interval_ms: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// The topic catalogue.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Create the catalogue's topics on the configured broker (idempotent).
+    Create,
+    /// Print the catalogue.
+    List,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The demo prints its own story; logs would drown it unless asked for with RUST_LOG.
+    let quiet = matches!(cli.command, Some(Command::Demo { .. }));
+    telemetry::init_logging(cli.log_json, if quiet { "error" } else { "info,rdkafka=warn" });
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("speedlead: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let overrides = Overrides {
+        kafka: cli.brokers.map(|brokers| KafkaOverrides { brokers }),
+        redis: cli.redis.map(|url| RedisOverrides { url }),
+    };
+    let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&settings).await,
+        Command::Demo {
+            leads,
+            interval_ms,
+            seed,
+        } => {
+            let options = DemoOptions {
+                leads,
+                interval: Duration::from_millis(interval_ms),
+                seed,
+            };
+            run_demo(&settings, options).await
+        }
+        Command::Topics {
+            command: TopicsCommand::List,
+        } => {
+            print_catalogue(&settings);
+            Ok(())
+        }
+        Command::Topics {
+            command: TopicsCommand::Create,
+        } => {
+            if settings.embedded_kafka() {
+                return Err(Error::Config(
+                    "no broker configured: set kafka.brokers, SPEEDLEAD_KAFKA__BROKERS or --brokers".into(),
+                ));
+            }
+            let names = TopicNames::new(&settings.kafka.topic_prefix);
+            for (name, status) in create_topics(&settings.kafka, &names).await? {
+                let what = if status == TopicStatus::Created {
+                    "created"
+                } else {
+                    "already exists"
+                };
+                println!("{name}: {what}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: &Settings) -> Result<(), Error> {
+    let metrics = telemetry::prometheus();
+    let infra = Infra::connect(settings).await?;
+    tracing::info!("starting on {}", infra.describe(settings));
+    let mut pipeline = Pipeline::start(
+        settings,
+        &infra.brokers,
+        infra.store.clone(),
+        StageWrappers::default(),
+    )
+    .await?;
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(&settings.http.listen).await?;
+    tracing::info!(listen = %settings.http.listen, "http listening (/metrics, /healthz, /readyz)");
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = http::router(HttpState {
+        metrics,
+        ready: ready.clone(),
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+    pipeline.wait_ready(Duration::from_secs(60)).await?;
+    ready.store(true, Ordering::Release);
+    tracing::info!("ready");
+
+    let failed = tokio::select! {
+        _ = shutdown_signal() => false,
+        _ = pipeline.failed() => true,
+    };
+    ready.store(false, Ordering::Release);
+    tracing::info!("shutting down: finishing in-flight leads and committing offsets");
+    pipeline.shutdown().await;
+    let _ = stop_http.send(());
+    let _ = server.await;
+    drop(infra);
+    if failed {
+        return Err(Error::Actor(
+            "a stage supervisor failed; restart to resume from committed offsets".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn run_demo(settings: &Settings, options: DemoOptions) -> Result<(), Error> {
+    let infra = Infra::connect(settings).await?;
+    let routing = settings.routing()?;
+    let domains: Vec<String> = routing
+        .config()
+        .domains
+        .iter()
+        .map(|d| {
+            format!(
+                "{} ({})",
+                d.name,
+                d.reps
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    println!("speedlead demo on {}", infra.describe(settings));
+    println!("routing domains: {}", domains.join("; "));
+    let pipeline = Pipeline::start(
+        settings,
+        &infra.brokers,
+        infra.store.clone(),
+        StageWrappers::default(),
+    )
+    .await?;
+    print!("waiting for the stage consumers to join their groups… ");
+    pipeline.wait_ready(Duration::from_secs(60)).await?;
+    println!("ready");
+    let report = demo::run(settings, &infra.brokers, options).await;
+    pipeline.shutdown().await;
+    drop(infra);
+    let report = report?;
+    if report.lost() > 0 {
+        return Err(Error::Actor(format!(
+            "{} leads were neither assigned nor dead-lettered in time",
+            report.lost()
+        )));
+    }
+    Ok(())
+}
+
+fn print_catalogue(settings: &Settings) {
+    let names = TopicNames::new(&settings.kafka.topic_prefix);
+    println!(
+        "{:<22} {:>10} {:>10}  {:<14} key",
+        "topic", "partitions", "retention", "value"
+    );
+    for topic in Topic::ALL {
+        let spec = topic.spec();
+        let days = spec.retention_ms / 86_400_000;
+        println!(
+            "{:<22} {:>10} {:>9}d  {:<14} {}",
+            names.name(topic),
+            spec.partitions,
+            days,
+            spec.value_type,
+            spec.key.describe()
+        );
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,142 @@
+//! Wiring: the root supervisor, one stage supervisor and one consumer per stage, the publisher and
+//! the store, started together and shut down together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef};
+use speedlead_actors::intake::IntakeStage;
+use speedlead_actors::router::RouterStage;
+use speedlead_actors::stage::Stage;
+use speedlead_actors::store::Store;
+use speedlead_actors::supervisor::{RestartBackoff, RootMsg, RootSupervisor, StageArgs};
+use speedlead_topics::Topic;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+use crate::error::Error;
+use crate::kafka::consumer::{ChannelRestarter, PendingOffsets, StageConsumer, StageConsumerConfig};
+use crate::kafka::publisher::KafkaPublisher;
+use crate::kafka::{client, TopicNames};
+
+/// Replaces a stage with a decorated one (tests use it to inject faults into real stages).
+pub type StageWrapper = Box<dyn Fn(Arc<dyn Stage>) -> Arc<dyn Stage> + Send + Sync>;
+
+/// Optional decorations of the stages.
+#[derive(Default)]
+pub struct StageWrappers {
+    pub intake: Option<StageWrapper>,
+    pub router: Option<StageWrapper>,
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    root: ActorRef<RootMsg>,
+    root_done: JoinHandle<()>,
+    consumers: Vec<StageConsumer>,
+    publisher: KafkaPublisher,
+}
+
+impl Pipeline {
+    /// Starts every stage against `brokers` (the configured or embedded cluster) and `store`.
+    pub async fn start(
+        settings: &Settings,
+        brokers: &str,
+        store: Arc<dyn Store>,
+        wrappers: StageWrappers,
+    ) -> Result<Self, Error> {
+        let routing = Arc::new(settings.routing()?);
+        let names = TopicNames::new(&settings.kafka.topic_prefix);
+        let publisher = KafkaPublisher::new(&client::producer(&settings.kafka, brokers), names.clone())?;
+        let (root, root_done) = Actor::spawn(None, RootSupervisor, ()).await?;
+
+        let decision_ttl = Duration::from_secs(settings.pipeline.decision_ttl_secs);
+        let wrap = |stage: Arc<dyn Stage>, wrapper: &Option<StageWrapper>| match wrapper {
+            Some(w) => w(stage),
+            None => stage,
+        };
+        let stages: [(Arc<dyn Stage>, Topic); 2] = [
+            (
+                wrap(Arc::new(IntakeStage::new(routing.clone())), &wrappers.intake),
+                Topic::Inbound,
+            ),
+            (
+                wrap(
+                    Arc::new(RouterStage::new(routing, store, decision_ttl)),
+                    &wrappers.router,
+                ),
+                Topic::Qualified,
+            ),
+        ];
+
+        let mut consumers = Vec::new();
+        for (stage, input) in stages {
+            let name = stage.name();
+            let offsets = Arc::new(PendingOffsets::default());
+            let (restart_tx, restart_rx) = std::sync::mpsc::channel();
+            let args = StageArgs {
+                stage,
+                publisher: Arc::new(publisher.clone()),
+                offsets: offsets.clone(),
+                restarter: Arc::new(ChannelRestarter(restart_tx)),
+                retry: settings.pipeline.retry(),
+                backoff: RestartBackoff::default(),
+            };
+            let supervisor = root
+                .call(|reply| RootMsg::StartStage { args, reply }, None)
+                .await
+                .map_err(|e| Error::Actor(e.to_string()))?
+                .success_or(Error::Actor(format!("stage {name} did not start")))?;
+            let group = format!("{}.{name}", settings.kafka.group_prefix);
+            let config = StageConsumerConfig {
+                stage: name,
+                topic: names.name(input),
+                client: client::consumer(&settings.kafka, brokers, &group),
+                drain_timeout: Duration::from_millis(settings.pipeline.drain_timeout_ms),
+                max_in_flight: settings.pipeline.max_in_flight_per_partition,
+            };
+            consumers.push(StageConsumer::start(config, supervisor, restart_rx, offsets)?);
+        }
+        Ok(Pipeline {
+            root,
+            root_done,
+            consumers,
+            publisher,
+        })
+    }
+
+    /// True once every stage consumer has joined its group.
+    pub fn ready(&self) -> bool {
+        self.consumers.iter().all(StageConsumer::joined)
+    }
+
+    /// Waits until every stage consumer joined its group, up to `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.ready() {
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Config(format!(
+                    "consumers did not join their groups within {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Resolves if the actor system stopped on its own (a stage supervisor failed): the process
+    /// should exit and restart from committed offsets.
+    pub async fn failed(&mut self) {
+        let _ = (&mut self.root_done).await;
+    }
+
+    /// Finishes in-flight leads, commits offsets, leaves the groups and stops the actors.
+    pub async fn shutdown(self) {
+        for consumer in self.consumers {
+            consumer.shutdown().await;
+        }
+        self.publisher.flush(Duration::from_secs(5));
+        self.root.stop(None);
+        let _ = self.root_done.await;
+    }
+}

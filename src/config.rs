@@ -86,10 +86,7 @@ impl Settings {
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(Error::Config(format!(
-                    "config file {} does not exist",
-                    file.display()
-                )));
+                return Err(Error::Config(format!("config file {} does not exist", file.display())));
             }
             figment = figment.merge(Toml::file(file));
         }
@@ -103,9 +100,7 @@ impl Settings {
 
     /// The built-in defaults alone, for tests and the embedded demo.
     pub fn defaults() -> Self {
-        Figment::from(Toml::string(DEFAULTS))
-            .extract()
-            .expect("built-in defaults are valid")
+        Figment::from(Toml::string(DEFAULTS)).extract().expect("built-in defaults are valid")
     }
 
     pub fn routing(&self) -> Result<Routing, Error> {
@@ -153,17 +148,10 @@ mod tests {
             )?;
             jail.set_env("SPEEDLEAD_KAFKA__BROKERS", "env:9092");
             let s = Settings::load(Some(Path::new("speedlead.toml")), &Overrides::default()).unwrap();
-            assert_eq!(
-                (s.kafka.brokers.as_str(), s.kafka.topic_prefix.as_str()),
-                ("env:9092", "t.")
-            );
+            assert_eq!((s.kafka.brokers.as_str(), s.kafka.topic_prefix.as_str()), ("env:9092", "t."));
             assert_eq!(s.redis.url, "redis://file");
-            let flags = Overrides {
-                kafka: Some(KafkaOverrides {
-                    brokers: "flag:9092".into(),
-                }),
-                redis: None,
-            };
+            let flags =
+                Overrides { kafka: Some(KafkaOverrides { brokers: "flag:9092".into() }), redis: None };
             let s = Settings::load(Some(Path::new("speedlead.toml")), &flags).unwrap();
             assert_eq!(s.kafka.brokers, "flag:9092");
             Ok(())
@@ -174,9 +162,8 @@ mod tests {
     fn bad_values_are_named() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "[kafka]\nbrokrs = \"x\"\n")?;
-            let err = Settings::load(Some(Path::new("bad.toml")), &Overrides::default())
-                .unwrap_err()
-                .to_string();
+            let err =
+                Settings::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err().to_string();
             assert!(err.contains("brokrs"), "{err}");
             jail.create_file("bad-routing.toml", "[routing]\ndefault_domain = \"mars\"\n")?;
             let err = Settings::load(Some(Path::new("bad-routing.toml")), &Overrides::default())

@@ -53,10 +53,7 @@ pub async fn run(settings: &Settings, brokers: &str, options: DemoOptions) -> Re
         // One lead without any contact shows where bad input goes.
         if i == options.leads / 2 {
             let mut bad = samples.next_lead();
-            bad.contact = Contact {
-                name: Some("No Contact Given".into()),
-                ..Default::default()
-            };
+            bad.contact = Contact { name: Some("No Contact Given".into()), ..Default::default() };
             leads.push(bad);
         }
         leads.push(samples.next_lead());
@@ -68,10 +65,7 @@ pub async fn run(settings: &Settings, brokers: &str, options: DemoOptions) -> Re
     );
 
     let mut expected = HashMap::new();
-    let mut report = DemoReport {
-        sent: leads.len(),
-        ..DemoReport::default()
-    };
+    let mut report = DemoReport { sent: leads.len(), ..DemoReport::default() };
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(30) + options.interval * leads.len() as u32;
     let mut queue = leads.into_iter().enumerate();
@@ -127,11 +121,7 @@ pub async fn run(settings: &Settings, brokers: &str, options: DemoOptions) -> Re
 fn print_summary(report: &DemoReport) {
     let mut ms = report.capture_to_assign_ms.clone();
     ms.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        ms.get(((ms.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
     println!(
         "\n{} sent: {} assigned, {} dead-lettered, {} lost; captured→assigned p50 {:.1} ms, p99 {:.1} ms",
         report.sent,

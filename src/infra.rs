@@ -20,11 +20,7 @@ impl Infra {
     pub async fn connect(settings: &Settings) -> Result<Self, Error> {
         let embedded = if settings.embedded_kafka() {
             let names = TopicNames::new(&settings.kafka.topic_prefix);
-            let partitions = if settings.kafka.partitions > 0 {
-                settings.kafka.partitions
-            } else {
-                3
-            };
+            let partitions = if settings.kafka.partitions > 0 { settings.kafka.partitions } else { 3 };
             Some(EmbeddedKafka::start(&names, partitions)?)
         } else {
             None
@@ -34,11 +30,7 @@ impl Infra {
             .map(EmbeddedKafka::bootstrap_servers)
             .unwrap_or_else(|| settings.kafka.brokers.clone());
         let store = crate::store::connect(&settings.redis).await?;
-        Ok(Infra {
-            brokers,
-            store,
-            embedded,
-        })
+        Ok(Infra { brokers, store, embedded })
     }
 
     pub fn describe(&self, settings: &Settings) -> String {

@@ -1,6 +1,7 @@
 //! The `speedlead` binary's library: configuration, the Kafka and Redis adapters, the HTTP surface,
 //! and the wiring that runs the actors of `speedlead-actors` on them.
 
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use speedlead::bench::{self, BenchOptions};
 use speedlead::config::{KafkaOverrides, Overrides, RedisOverrides, Settings};
 use speedlead::demo::{self, DemoOptions};
 use speedlead::http::{self, HttpState};
@@ -54,6 +55,20 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Load-test the pipeline: publish sample leads at a fixed rate and print latency per segment.
+    Bench {
+        /// Leads per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 20)]
+        duration_secs: u64,
+        /// Seconds at the start left out of the figures.
+        #[arg(long, default_value_t = 2)]
+        warmup_secs: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// The topic catalogue.
     Topics {
         #[command(subcommand)]
@@ -73,7 +88,7 @@ enum TopicsCommand {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story; logs would drown it unless asked for with RUST_LOG.
-    let quiet = matches!(cli.command, Some(Command::Demo { .. }));
+    let quiet = matches!(cli.command, Some(Command::Demo { .. } | Command::Bench { .. }));
     telemetry::init_logging(cli.log_json, if quiet { "error" } else { "info,rdkafka=warn" });
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -92,27 +107,24 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&settings).await,
-        Command::Demo {
-            leads,
-            interval_ms,
-            seed,
-        } => {
-            let options = DemoOptions {
-                leads,
-                interval: Duration::from_millis(interval_ms),
-                seed,
-            };
+        Command::Demo { leads, interval_ms, seed } => {
+            let options = DemoOptions { leads, interval: Duration::from_millis(interval_ms), seed };
             run_demo(&settings, options).await
         }
-        Command::Topics {
-            command: TopicsCommand::List,
-        } => {
+        Command::Bench { rate, duration_secs, warmup_secs, seed } => {
+            let options = BenchOptions {
+                rate,
+                duration: Duration::from_secs(duration_secs),
+                warmup: Duration::from_secs(warmup_secs),
+                seed,
+            };
+            run_bench(settings, options).await
+        }
+        Command::Topics { command: TopicsCommand::List } => {
             print_catalogue(&settings);
             Ok(())
         }
-        Command::Topics {
-            command: TopicsCommand::Create,
-        } => {
+        Command::Topics { command: TopicsCommand::Create } => {
             if settings.embedded_kafka() {
                 return Err(Error::Config(
                     "no broker configured: set kafka.brokers, SPEEDLEAD_KAFKA__BROKERS or --brokers".into(),
@@ -120,11 +132,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             let names = TopicNames::new(&settings.kafka.topic_prefix);
             for (name, status) in create_topics(&settings.kafka, &names).await? {
-                let what = if status == TopicStatus::Created {
-                    "created"
-                } else {
-                    "already exists"
-                };
+                let what = if status == TopicStatus::Created { "created" } else { "already exists" };
                 println!("{name}: {what}");
             }
             Ok(())
@@ -136,21 +144,13 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
     let metrics = telemetry::prometheus();
     let infra = Infra::connect(settings).await?;
     tracing::info!("starting on {}", infra.describe(settings));
-    let mut pipeline = Pipeline::start(
-        settings,
-        &infra.brokers,
-        infra.store.clone(),
-        StageWrappers::default(),
-    )
-    .await?;
+    let mut pipeline =
+        Pipeline::start(settings, &infra.brokers, infra.store.clone(), StageWrappers::default()).await?;
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(&settings.http.listen).await?;
     tracing::info!(listen = %settings.http.listen, "http listening (/metrics, /healthz, /readyz)");
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = http::router(HttpState {
-        metrics,
-        ready: ready.clone(),
-    });
+    let app = http::router(HttpState { metrics, ready: ready.clone() });
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -188,26 +188,13 @@ async fn run_demo(settings: &Settings, options: DemoOptions) -> Result<(), Error
         .domains
         .iter()
         .map(|d| {
-            format!(
-                "{} ({})",
-                d.name,
-                d.reps
-                    .iter()
-                    .map(|r| r.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("{} ({})", d.name, d.reps.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", "))
         })
         .collect();
     println!("speedlead demo on {}", infra.describe(settings));
     println!("routing domains: {}", domains.join("; "));
-    let pipeline = Pipeline::start(
-        settings,
-        &infra.brokers,
-        infra.store.clone(),
-        StageWrappers::default(),
-    )
-    .await?;
+    let pipeline =
+        Pipeline::start(settings, &infra.brokers, infra.store.clone(), StageWrappers::default()).await?;
     print!("waiting for the stage consumers to join their groups… ");
     pipeline.wait_ready(Duration::from_secs(60)).await?;
     println!("ready");
@@ -224,12 +211,35 @@ async fn run_demo(settings: &Settings, options: DemoOptions) -> Result<(), Error
     Ok(())
 }
 
+async fn run_bench(mut settings: Settings, options: BenchOptions) -> Result<(), Error> {
+    // Fresh topics and groups per run, so earlier data never skews the figures.
+    let run = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    settings.kafka.topic_prefix = format!("{run}.");
+    settings.kafka.group_prefix = run.clone();
+    settings.redis.namespace = run;
+    if !settings.embedded_kafka() {
+        create_topics(&settings.kafka, &TopicNames::new(&settings.kafka.topic_prefix)).await?;
+    }
+    let infra = Infra::connect(&settings).await?;
+    println!(
+        "speedlead bench on {}: {} leads/s for {:?}",
+        infra.describe(&settings),
+        options.rate,
+        options.duration
+    );
+    let pipeline =
+        Pipeline::start(&settings, &infra.brokers, infra.store.clone(), StageWrappers::default()).await?;
+    pipeline.wait_ready(Duration::from_secs(60)).await?;
+    let report = bench::run(&settings, &infra.brokers, options).await;
+    pipeline.shutdown().await;
+    drop(infra);
+    report?.print();
+    Ok(())
+}
+
 fn print_catalogue(settings: &Settings) {
     let names = TopicNames::new(&settings.kafka.topic_prefix);
-    println!(
-        "{:<22} {:>10} {:>10}  {:<14} key",
-        "topic", "partitions", "retention", "value"
-    );
+    println!("{:<22} {:>10} {:>10}  {:<14} key", "topic", "partitions", "retention", "value");
     for topic in Topic::ALL {
         let spec = topic.spec();
         let days = spec.retention_ms / 86_400_000;

@@ -56,15 +56,9 @@ impl Pipeline {
             None => stage,
         };
         let stages: [(Arc<dyn Stage>, Topic); 2] = [
+            (wrap(Arc::new(IntakeStage::new(routing.clone())), &wrappers.intake), Topic::Inbound),
             (
-                wrap(Arc::new(IntakeStage::new(routing.clone())), &wrappers.intake),
-                Topic::Inbound,
-            ),
-            (
-                wrap(
-                    Arc::new(RouterStage::new(routing, store, decision_ttl)),
-                    &wrappers.router,
-                ),
+                wrap(Arc::new(RouterStage::new(routing, store, decision_ttl)), &wrappers.router),
                 Topic::Qualified,
             ),
         ];
@@ -97,12 +91,7 @@ impl Pipeline {
             };
             consumers.push(StageConsumer::start(config, supervisor, restart_rx, offsets)?);
         }
-        Ok(Pipeline {
-            root,
-            root_done,
-            consumers,
-            publisher,
-        })
+        Ok(Pipeline { root, root_done, consumers, publisher })
     }
 
     /// True once every stage consumer has joined its group.
@@ -115,9 +104,7 @@ impl Pipeline {
         let deadline = tokio::time::Instant::now() + timeout;
         while !self.ready() {
             if tokio::time::Instant::now() > deadline {
-                return Err(Error::Config(format!(
-                    "consumers did not join their groups within {timeout:?}"
-                )));
+                return Err(Error::Config(format!("consumers did not join their groups within {timeout:?}")));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -44,11 +44,7 @@ pub struct SampleLeads {
 
 impl SampleLeads {
     pub fn new(seed: u64, source: impl Into<String>) -> Self {
-        SampleLeads {
-            rng: fastrand::Rng::with_seed(seed),
-            source: source.into(),
-            next: 0,
-        }
+        SampleLeads { rng: fastrand::Rng::with_seed(seed), source: source.into(), next: 0 }
     }
 
     pub fn source(&self) -> &str {
@@ -63,25 +59,12 @@ impl SampleLeads {
         let (company, domain) = COMPANIES[rng.usize(..COMPANIES.len())];
         let (country, pattern) = COUNTRIES[rng.usize(..COUNTRIES.len())];
         let roll = rng.u8(..10);
-        let email = (roll < 9).then(|| {
-            format!(
-                "{}.{}{}@{domain}",
-                first.to_lowercase(),
-                last.to_lowercase(),
-                self.next
-            )
-        });
-        let phone = (roll >= 2).then(|| {
-            pattern
-                .chars()
-                .map(|c| if c == '#' { rng.digit(10) } else { c })
-                .collect()
-        });
+        let email = (roll < 9)
+            .then(|| format!("{}.{}{}@{domain}", first.to_lowercase(), last.to_lowercase(), self.next));
+        let phone =
+            (roll >= 2).then(|| pattern.chars().map(|c| if c == '#' { rng.digit(10) } else { c }).collect());
         let mut attribution = std::collections::BTreeMap::new();
-        attribution.insert(
-            "utm_campaign".to_string(),
-            CAMPAIGNS[rng.usize(..CAMPAIGNS.len())].to_string(),
-        );
+        attribution.insert("utm_campaign".to_string(), CAMPAIGNS[rng.usize(..CAMPAIGNS.len())].to_string());
         InboundLead {
             source: self.source.clone(),
             event_id: format!("evt-{}", self.next),

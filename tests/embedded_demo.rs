@@ -12,22 +12,8 @@ fn demo_on_the_embedded_default_assigns_every_lead() {
     }
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "demo failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("embedded Kafka (in-process, not durable) + in-memory store"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("13 sent: 12 assigned, 1 dead-lettered, 0 lost"),
-        "{stdout}"
-    );
-    assert_eq!(
-        stdout.lines().filter(|l| l.contains(" ms after capture")).count(),
-        12,
-        "{stdout}"
-    );
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("embedded Kafka (in-process, not durable) + in-memory store"), "{stdout}");
+    assert!(stdout.contains("13 sent: 12 assigned, 1 dead-lettered, 0 lost"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains(" ms after capture")).count(), 12, "{stdout}");
 }

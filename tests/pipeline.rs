@@ -20,9 +20,8 @@ const WAIT: Duration = Duration::from_secs(60);
 
 async fn start(settings: &speedlead::config::Settings, wrappers: StageWrappers) -> Pipeline {
     let store = store::connect(&settings.redis).await.expect("redis");
-    let pipeline = Pipeline::start(settings, &settings.kafka.brokers, store, wrappers)
-        .await
-        .expect("pipeline");
+    let pipeline =
+        Pipeline::start(settings, &settings.kafka.brokers, store, wrappers).await.expect("pipeline");
     pipeline.wait_ready(WAIT).await.expect("consumers joined");
     pipeline
 }
@@ -43,11 +42,7 @@ async fn every_lead_is_assigned_once_in_per_key_order() {
     let observed = &reader.observed;
     observed.assert_all_assigned_once(&publisher.sent);
     observed.assert_per_key_order(&publisher.sent);
-    assert_eq!(
-        observed.duplicate_messages(),
-        0,
-        "no failure happened, so nothing may be redelivered"
-    );
+    assert_eq!(observed.duplicate_messages(), 0, "no failure happened, so nothing may be redelivered");
     assert!(observed.dead_letters.is_empty());
     assert_round_robin_is_fair(observed);
 }
@@ -58,11 +53,7 @@ fn assert_round_robin_is_fair(observed: &Observed) {
     let mut per_domain: std::collections::HashMap<&str, std::collections::HashMap<&str, usize>> =
         Default::default();
     for a in &observed.assignments {
-        *per_domain
-            .entry(&a.routing_domain)
-            .or_default()
-            .entry(&a.rep_id)
-            .or_default() += 1;
+        *per_domain.entry(&a.routing_domain).or_default().entry(&a.rep_id).or_default() += 1;
     }
     for (domain, counts) in per_domain {
         let n = routing.reps(domain).unwrap().len();
@@ -94,11 +85,7 @@ impl Stage for PanicOnNth {
         if self.seen.fetch_add(1, Ordering::SeqCst) + 1 == self.nth
             && !self.panicked.swap(true, Ordering::SeqCst)
         {
-            panic!(
-                "injected bug in stage {} at offset {}",
-                self.inner.name(),
-                record.offset
-            );
+            panic!("injected bug in stage {} at offset {}", self.inner.name(), record.offset);
         }
         self.inner.process(record).await
     }
@@ -107,12 +94,8 @@ impl Stage for PanicOnNth {
 fn panic_on_nth(nth: usize, flag: &Arc<AtomicBool>) -> speedlead::pipeline::StageWrapper {
     let flag = flag.clone();
     Box::new(move |inner| {
-        Arc::new(PanicOnNth {
-            inner,
-            nth,
-            seen: AtomicUsize::new(0),
-            panicked: flag.clone(),
-        }) as Arc<dyn Stage>
+        Arc::new(PanicOnNth { inner, nth, seen: AtomicUsize::new(0), panicked: flag.clone() })
+            as Arc<dyn Stage>
     })
 }
 
@@ -160,17 +143,13 @@ async fn invalid_leads_are_dead_lettered_and_their_partition_moves_on() {
     // Bad messages share keys with good ones, so they sit in the same partitions, between them.
     let key = speedlead::sample::captured(leads[0].clone()).0;
     publisher.send(leads[0].clone()).await;
-    publisher
-        .send_raw(&key, b"{\"not\": \"an envelope\"".to_vec())
-        .await;
+    publisher.send_raw(&key, b"{\"not\": \"an envelope\"".to_vec()).await;
     let mut no_contact = leads[1].clone();
     no_contact.event_id = "no-contact".into();
     no_contact.contact.email = None;
     no_contact.contact.phone = Some("not a number".into());
     let (no_contact_key, envelope) = speedlead::sample::captured(no_contact);
-    publisher
-        .send_raw(&no_contact_key, serde_json::to_vec(&envelope).unwrap())
-        .await;
+    publisher.send_raw(&no_contact_key, serde_json::to_vec(&envelope).unwrap()).await;
     for lead in &leads[1..] {
         publisher.send(lead.clone()).await;
     }
@@ -181,40 +160,19 @@ async fn invalid_leads_are_dead_lettered_and_their_partition_moves_on() {
     let observed = &reader.observed;
     observed.assert_all_assigned_once(&publisher.sent);
     assert_eq!(observed.dead_letters.len(), 2, "{:?}", observed.dead_letters);
-    let garbage = observed
-        .dead_letters
-        .iter()
-        .find(|d| d.key.as_deref() == Some(key.as_str()))
-        .expect("garbage");
-    assert_eq!(
-        (garbage.stage.as_str(), garbage.reason.as_str()),
-        ("intake", "invalid")
-    );
-    assert!(
-        garbage.detail.starts_with("value: not a valid envelope"),
-        "{}",
-        garbage.detail
-    );
-    let original = base64::engine::general_purpose::STANDARD
-        .decode(&garbage.original_base64)
-        .unwrap();
+    let garbage =
+        observed.dead_letters.iter().find(|d| d.key.as_deref() == Some(key.as_str())).expect("garbage");
+    assert_eq!((garbage.stage.as_str(), garbage.reason.as_str()), ("intake", "invalid"));
+    assert!(garbage.detail.starts_with("value: not a valid envelope"), "{}", garbage.detail);
+    let original = base64::engine::general_purpose::STANDARD.decode(&garbage.original_base64).unwrap();
     assert_eq!(original, b"{\"not\": \"an envelope\"");
     assert!(garbage.source_topic.ends_with("leads.inbound"));
-    let unreachable = observed
-        .dead_letters
-        .iter()
-        .find(|d| d.key.as_deref() == Some(no_contact_key.as_str()))
-        .unwrap();
+    let unreachable =
+        observed.dead_letters.iter().find(|d| d.key.as_deref() == Some(no_contact_key.as_str())).unwrap();
     assert!(
-        unreachable
-            .detail
-            .contains("payload.contact: no usable email or phone"),
+        unreachable.detail.contains("payload.contact: no usable email or phone"),
         "{}",
         unreachable.detail
     );
-    assert!(
-        unreachable.detail.contains("contact.phone: 'not a number'"),
-        "{}",
-        unreachable.detail
-    );
+    assert!(unreachable.detail.contains("contact.phone: 'not a number'"), "{}", unreachable.detail);
 }

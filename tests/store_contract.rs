@@ -9,12 +9,10 @@ use speedlead::store::redis::RedisStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_passes_the_store_contract() {
-    let store = RedisStore::connect(
-        &common::redis_url(),
-        &format!("contract-{}", uuid::Uuid::new_v4().simple()),
-    )
-    .await
-    .expect("redis reachable");
+    let store =
+        RedisStore::connect(&common::redis_url(), &format!("contract-{}", uuid::Uuid::new_v4().simple()))
+            .await
+            .expect("redis reachable");
     store.ping().await.unwrap();
     speedlead_actors::store_contract::run_all(Arc::new(store)).await;
 }

@@ -23,24 +23,17 @@ fn topics_create_makes_every_catalogue_topic_and_is_idempotent() {
         let stdout = String::from_utf8(out.stdout).unwrap();
         for topic in Topic::ALL {
             let line = format!("{}{}: {expect}", settings.kafka.topic_prefix, topic.name());
-            assert!(
-                stdout.lines().any(|l| l == line),
-                "missing {line:?} in:\n{stdout}"
-            );
+            assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
         }
     };
     run("created");
     run("already exists");
 
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &settings.kafka.brokers)
-        .create()
-        .unwrap();
+    let consumer: BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &settings.kafka.brokers).create().unwrap();
     for topic in Topic::ALL {
         let name = format!("{}{}", settings.kafka.topic_prefix, topic.name());
-        let metadata = consumer
-            .fetch_metadata(Some(&name), Duration::from_secs(10))
-            .unwrap();
+        let metadata = consumer.fetch_metadata(Some(&name), Duration::from_secs(10)).unwrap();
         assert_eq!(metadata.topics()[0].partitions().len(), 2, "{name}");
     }
 }

@@ -47,11 +47,7 @@ impl Stage for IntakeStage {
         let key = lead.routing_domain.clone();
         let envelope =
             Envelope::with_id(id, event_type::QUALIFIED, inbound.correlation_id, lead).with_hops(hops);
-        Ok(vec![Outbound {
-            topic: Topic::Qualified,
-            key,
-            payload: to_json(&envelope),
-        }])
+        Ok(vec![Outbound { topic: Topic::Qualified, key, payload: to_json(&envelope) }])
     }
 }
 
@@ -67,18 +63,10 @@ pub fn qualify(inbound: &InboundLead, routing: &Routing) -> Result<QualifiedLead
         return Err(invalid("event_id", "must not be empty"));
     }
     let raw = &inbound.contact;
-    let country = raw
-        .country
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_ascii_uppercase);
-    let present = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
+    let country =
+        raw.country.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_ascii_uppercase);
+    let present =
+        |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let email = present(&raw.email).map(|e| normalize_email(&e));
     let phone = present(&raw.phone).map(|p| normalize_phone(&p, country.as_deref()));
 

@@ -20,10 +20,7 @@ async fn qualifies_and_keys_by_routing_domain() {
     let rec = envelope_record(
         7,
         event_type::CAPTURED,
-        inbound(
-            "e1",
-            contact(Some(" Ana@Example.com"), Some("030 901820"), Some("de")),
-        ),
+        inbound("e1", contact(Some(" Ana@Example.com"), Some("030 901820"), Some("de"))),
     );
     let out = stage.process(&rec).await.unwrap();
     assert_eq!(out.len(), 1);
@@ -42,14 +39,8 @@ async fn qualifies_and_keys_by_routing_domain() {
 async fn same_source_event_gives_same_lead_and_message_ids() {
     let stage = IntakeStage::new(routing());
     let lead = inbound("e-42", contact(None, Some("+1 415 555 2671"), None));
-    let a = stage
-        .process(&envelope_record(1, event_type::CAPTURED, lead.clone()))
-        .await
-        .unwrap();
-    let b = stage
-        .process(&envelope_record(2, event_type::CAPTURED, lead))
-        .await
-        .unwrap();
+    let a = stage.process(&envelope_record(1, event_type::CAPTURED, lead.clone())).await.unwrap();
+    let b = stage.process(&envelope_record(2, event_type::CAPTURED, lead)).await.unwrap();
     let (a, b) = (
         parse_envelope::<QualifiedLead>(&record(0, &a[0].payload)).unwrap(),
         parse_envelope::<QualifiedLead>(&record(0, &b[0].payload)).unwrap(),
@@ -64,11 +55,7 @@ async fn same_source_event_gives_same_lead_and_message_ids() {
 async fn rejects_leads_without_a_usable_contact_naming_the_field() {
     let stage = IntakeStage::new(routing());
     let none = stage
-        .process(&envelope_record(
-            1,
-            event_type::CAPTURED,
-            inbound("e", contact(None, None, None)),
-        ))
+        .process(&envelope_record(1, event_type::CAPTURED, inbound("e", contact(None, None, None))))
         .await;
     assert_eq!(
         none.unwrap_err(),
@@ -84,19 +71,13 @@ async fn rejects_leads_without_a_usable_contact_naming_the_field() {
         ))
         .await
         .unwrap_err();
-    assert!(
-        bad.detail().contains("contact.email") && bad.detail().contains("contact.phone"),
-        "{bad}"
-    );
+    assert!(bad.detail().contains("contact.email") && bad.detail().contains("contact.phone"), "{bad}");
 }
 
 #[tokio::test]
 async fn keeps_the_lead_when_only_one_channel_is_unusable() {
-    let lead = qualify(
-        &inbound("e", contact(Some("not-an-email"), Some("+14155552671"), None)),
-        &routing(),
-    )
-    .unwrap();
+    let lead = qualify(&inbound("e", contact(Some("not-an-email"), Some("+14155552671"), None)), &routing())
+        .unwrap();
     assert_eq!(lead.contact.email, None);
     assert_eq!(lead.lead_key, "+14155552671");
     assert_eq!(lead.warnings.len(), 1);
@@ -111,10 +92,8 @@ async fn rejects_garbage_and_future_schema_versions() {
         matches!(garbage, StageError::Invalid(ref d) if d.starts_with("value: not a valid envelope")),
         "{garbage}"
     );
-    let missing = stage
-        .process(&record(1, br#"{"id":"00000000-0000-0000-0000-000000000000"}"#))
-        .await
-        .unwrap_err();
+    let missing =
+        stage.process(&record(1, br#"{"id":"00000000-0000-0000-0000-000000000000"}"#)).await.unwrap_err();
     assert!(missing.detail().contains("missing field"), "{missing}");
     let mut env = serde_json::to_value(speedlead_topics::Envelope::new(
         "lead.captured",
@@ -123,10 +102,7 @@ async fn rejects_garbage_and_future_schema_versions() {
     ))
     .unwrap();
     env["schema_version"] = 99.into();
-    let future = stage
-        .process(&record(1, &serde_json::to_vec(&env).unwrap()))
-        .await
-        .unwrap_err();
+    let future = stage.process(&record(1, &serde_json::to_vec(&env).unwrap())).await.unwrap_err();
     assert!(future.detail().starts_with("schema_version: 99"), "{future}");
     let empty_source = stage
         .process(&envelope_record(

@@ -54,10 +54,7 @@ pub struct PartitionProgress {
 
 impl Default for PartitionProgress {
     fn default() -> Self {
-        PartitionProgress {
-            last_processed: AtomicI64::new(-1),
-            in_flight: AtomicUsize::new(0),
-        }
+        PartitionProgress { last_processed: AtomicI64::new(-1), in_flight: AtomicUsize::new(0) }
     }
 }
 
@@ -87,9 +84,7 @@ impl PartitionProgress {
             self.last_processed.fetch_max(offset, Ordering::AcqRel);
         }
         // Saturating: a reset may have raced with this decrement.
-        let _ = self
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        let _ = self.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 }
 
@@ -144,11 +139,7 @@ impl Actor for PartitionWorker {
 
 async fn handle_record(state: &PartitionArgs, record: Record) -> Result<(), ActorProcessingErr> {
     // After a rewind the consumer may hand us records a predecessor already finished.
-    if state
-        .progress
-        .last_processed()
-        .is_some_and(|done| record.offset <= done)
-    {
+    if state.progress.last_processed().is_some_and(|done| record.offset <= done) {
         state.progress.finished(None);
         return Ok(());
     }
@@ -167,9 +158,7 @@ async fn handle_record(state: &PartitionArgs, record: Record) -> Result<(), Acto
     metrics::histogram!("speedlead_stage_processing_seconds", "stage" => stage)
         .record(started.elapsed().as_secs_f64());
     metrics::counter!("speedlead_stage_records_total", "stage" => stage, "outcome" => outcome).increment(1);
-    state
-        .offsets
-        .processed(&record.topic, record.partition, record.offset);
+    state.offsets.processed(&record.topic, record.partition, record.offset);
     state.progress.finished(Some(record.offset));
     Ok(())
 }
@@ -181,11 +170,9 @@ async fn process_with_retries(state: &PartitionArgs, record: &Record) -> Result<
     loop {
         let result = match state.stage.process(record).await {
             Ok(outputs) if outputs.is_empty() => Ok(()),
-            Ok(outputs) => state
-                .publisher
-                .publish(outputs)
-                .await
-                .map_err(|e| StageError::Transient(e.to_string())),
+            Ok(outputs) => {
+                state.publisher.publish(outputs).await.map_err(|e| StageError::Transient(e.to_string()))
+            }
             Err(e) => Err(e),
         };
         match result {
@@ -226,12 +213,8 @@ pub fn dead_letter(stage: &str, record: &Record, error: &StageError, attempts: u
     let key = record
         .key_text()
         .unwrap_or_else(|| format!("{}:{}:{}", record.topic, record.partition, record.offset));
-    let position = [
-        record.topic.as_str(),
-        &record.partition.to_string(),
-        &record.offset.to_string(),
-    ]
-    .join(":");
+    let position =
+        [record.topic.as_str(), &record.partition.to_string(), &record.offset.to_string()].join(":");
     let letter = DeadLetter {
         stage: stage.to_string(),
         source_topic: record.topic.clone(),

@@ -27,12 +27,7 @@ async fn spawn(stage: Arc<dyn Stage>, retry: RetryPolicy) -> Fixture {
         progress: progress.clone(),
     };
     let (worker, _) = Actor::spawn(None, PartitionWorker, args).await.unwrap();
-    Fixture {
-        worker,
-        publisher,
-        offsets,
-        progress,
-    }
+    Fixture { worker, publisher, offsets, progress }
 }
 
 impl Fixture {
@@ -47,10 +42,7 @@ impl Fixture {
 }
 
 fn valid(offset: i64, n: usize) -> Record {
-    let contact = Contact {
-        email: Some(format!("lead{n}@example.com")),
-        ..Default::default()
-    };
+    let contact = Contact { email: Some(format!("lead{n}@example.com")), ..Default::default() };
     envelope_record(offset, event_type::CAPTURED, inbound(&format!("e{n}"), contact))
 }
 
@@ -58,11 +50,7 @@ fn dead_letters(publisher: &RecordingPublisher) -> Vec<DeadLetter> {
     publisher
         .sent_to(Topic::Dlq)
         .iter()
-        .map(|m| {
-            parse_envelope::<DeadLetter>(&record(0, &m.payload))
-                .unwrap()
-                .payload
-        })
+        .map(|m| parse_envelope::<DeadLetter>(&record(0, &m.payload)).unwrap().payload)
         .collect()
 }
 
@@ -84,10 +72,7 @@ async fn processes_in_order_and_marks_offsets_only_after_publishing() {
                 .lead_key
         })
         .collect();
-    assert_eq!(
-        emails,
-        (0..5).map(|i| format!("lead{i}@example.com")).collect::<Vec<_>>()
-    );
+    assert_eq!(emails, (0..5).map(|i| format!("lead{i}@example.com")).collect::<Vec<_>>());
     assert_eq!(*f.offsets.processed.lock().unwrap(), vec![0, 1, 2, 3, 4]);
     assert_eq!(f.progress.last_processed(), Some(4));
     assert_eq!(f.progress.in_flight(), 0);
@@ -103,23 +88,12 @@ async fn invalid_record_is_dead_lettered_with_original_bytes_and_the_partition_m
     assert_eq!(dlq.len(), 1);
     let letter = &dlq[0];
     assert_eq!(
-        (
-            letter.stage.as_str(),
-            letter.reason.as_str(),
-            letter.offset,
-            letter.attempts
-        ),
+        (letter.stage.as_str(), letter.reason.as_str(), letter.offset, letter.attempts),
         ("intake", "invalid", 10, 1)
     );
-    assert!(
-        letter.detail.starts_with("value: not a valid envelope"),
-        "{}",
-        letter.detail
-    );
+    assert!(letter.detail.starts_with("value: not a valid envelope"), "{}", letter.detail);
     assert_eq!(
-        base64::engine::general_purpose::STANDARD
-            .decode(&letter.original_base64)
-            .unwrap(),
+        base64::engine::general_purpose::STANDARD.decode(&letter.original_base64).unwrap(),
         b"\x00not a lead"
     );
     assert_eq!(f.publisher.sent_to(Topic::Dlq)[0].key, "k");
@@ -137,30 +111,20 @@ async fn transient_failures_are_retried_with_backoff() {
     assert_eq!(f.publisher.sent_to(Topic::Qualified).len(), 1);
     assert!(dead_letters(&f.publisher).is_empty());
     // 50 ms + 100 ms of backoff, on the paused clock.
-    assert!(
-        started.elapsed() >= Duration::from_millis(150),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(150), "{:?}", started.elapsed());
     assert_eq!(*f.offsets.processed.lock().unwrap(), vec![0]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn exhausted_retries_dead_letter_the_record() {
-    let retry = RetryPolicy {
-        max_attempts: 3,
-        ..RetryPolicy::default()
-    };
+    let retry = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
     let f = spawn(Arc::new(IntakeStage::new(routing())), retry).await;
     f.publisher.fail_next(3);
     f.send(valid(5, 0));
     f.drain().await;
     let dlq = dead_letters(&f.publisher);
     assert_eq!(dlq.len(), 1);
-    assert_eq!(
-        (dlq[0].reason.as_str(), dlq[0].attempts),
-        ("retries_exhausted", 3)
-    );
+    assert_eq!((dlq[0].reason.as_str(), dlq[0].attempts), ("retries_exhausted", 3));
     assert!(f.publisher.sent_to(Topic::Qualified).is_empty());
     assert_eq!(*f.offsets.processed.lock().unwrap(), vec![5]);
 }

@@ -23,9 +23,7 @@ pub struct Record {
 impl Record {
     /// The key as text, for dead letters and logs; non-UTF-8 bytes are replaced.
     pub fn key_text(&self) -> Option<String> {
-        self.key
-            .as_deref()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
+        self.key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned())
     }
 }
 

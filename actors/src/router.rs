@@ -31,11 +31,7 @@ pub struct RouterStage {
 
 impl RouterStage {
     pub fn new(routing: Arc<Routing>, store: Arc<dyn Store>, decision_ttl: Duration) -> Self {
-        RouterStage {
-            routing,
-            store,
-            decision_ttl,
-        }
+        RouterStage { routing, store, decision_ttl }
     }
 }
 
@@ -50,9 +46,7 @@ impl Stage for RouterStage {
         let lead = &qualified.payload;
         let domain = &lead.routing_domain;
         let reps = self.routing.reps(domain).ok_or_else(|| {
-            StageError::Invalid(format!(
-                "payload.routing_domain: '{domain}' is not a configured domain"
-            ))
+            StageError::Invalid(format!("payload.routing_domain: '{domain}' is not a configured domain"))
         })?;
         let lead_id = lead.lead_id.to_string();
         let decision = self
@@ -94,16 +88,8 @@ impl Stage for RouterStage {
         )
         .with_hops(hops);
         Ok(vec![
-            Outbound {
-                topic: Topic::Assignments,
-                key: domain.clone(),
-                payload: to_json(&assigned),
-            },
-            Outbound {
-                topic: Topic::Events,
-                key: lead_id,
-                payload: to_json(&event),
-            },
+            Outbound { topic: Topic::Assignments, key: domain.clone(), payload: to_json(&assigned) },
+            Outbound { topic: Topic::Events, key: lead_id, payload: to_json(&event) },
         ])
     }
 }

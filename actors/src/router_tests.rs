@@ -21,17 +21,12 @@ fn qualified(event_id: &str, country: &str) -> speedlead_topics::QualifiedLead {
 
 fn router() -> (RouterStage, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
-    (
-        RouterStage::new(routing(), store.clone(), Duration::from_secs(3600)),
-        store,
-    )
+    (RouterStage::new(routing(), store.clone(), Duration::from_secs(3600)), store)
 }
 
 fn assignment_of(out: &[Outbound]) -> Assignment {
     let a = out.iter().find(|o| o.topic == Topic::Assignments).unwrap();
-    parse_envelope::<Assignment>(&record(0, &a.payload))
-        .unwrap()
-        .payload
+    parse_envelope::<Assignment>(&record(0, &a.payload)).unwrap().payload
 }
 
 #[tokio::test]
@@ -40,19 +35,12 @@ async fn assigns_round_robin_within_the_domain_and_publishes_both_topics() {
     let mut per_rep: HashMap<String, u32> = HashMap::new();
     for i in 0..9 {
         let out = stage
-            .process(&envelope_record(
-                i,
-                event_type::QUALIFIED,
-                qualified(&format!("l{i}"), "US"),
-            ))
+            .process(&envelope_record(i, event_type::QUALIFIED, qualified(&format!("l{i}"), "US")))
             .await
             .unwrap();
         assert_eq!(out.len(), 2);
         let a = assignment_of(&out);
-        assert_eq!(
-            (a.routing_domain.as_str(), a.attempt, a.reason.as_str()),
-            ("na", 1, "round_robin")
-        );
+        assert_eq!((a.routing_domain.as_str(), a.attempt, a.reason.as_str()), ("na", 1, "round_robin"));
         let event = out.iter().find(|o| o.topic == Topic::Events).unwrap();
         assert_eq!(event.key, a.lead_id.to_string());
         assert!(
@@ -60,32 +48,19 @@ async fn assigns_round_robin_within_the_domain_and_publishes_both_topics() {
         );
         *per_rep.entry(a.rep_id).or_default() += 1;
     }
-    assert_eq!(
-        per_rep,
-        HashMap::from([("ana".into(), 3), ("ben".into(), 3), ("cy".into(), 3)])
-    );
+    assert_eq!(per_rep, HashMap::from([("ana".into(), 3), ("ben".into(), 3), ("cy".into(), 3)]));
 }
 
 #[tokio::test]
 async fn redelivered_lead_gets_the_same_rep_and_message_ids() {
     let (stage, store) = router();
     let lead = qualified("dup", "DE");
-    let first = stage
-        .process(&envelope_record(1, event_type::QUALIFIED, lead.clone()))
-        .await
-        .unwrap();
-    let again = stage
-        .process(&envelope_record(2, event_type::QUALIFIED, lead))
-        .await
-        .unwrap();
+    let first = stage.process(&envelope_record(1, event_type::QUALIFIED, lead.clone())).await.unwrap();
+    let again = stage.process(&envelope_record(2, event_type::QUALIFIED, lead)).await.unwrap();
     assert_eq!(assignment_of(&first), assignment_of(&again));
     let ids = |out: &[Outbound]| {
         out.iter()
-            .map(|o| {
-                parse_envelope::<serde_json::Value>(&record(0, &o.payload))
-                    .unwrap()
-                    .id
-            })
+            .map(|o| parse_envelope::<serde_json::Value>(&record(0, &o.payload)).unwrap().id)
             .collect::<Vec<_>>()
     };
     assert_eq!(ids(&first), ids(&again));
@@ -97,12 +72,6 @@ async fn unknown_domain_is_invalid() {
     let (stage, _) = router();
     let mut lead = qualified("x", "US");
     lead.routing_domain = "apac".into();
-    let err = stage
-        .process(&envelope_record(1, event_type::QUALIFIED, lead))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        StageError::Invalid("payload.routing_domain: 'apac' is not a configured domain".into())
-    );
+    let err = stage.process(&envelope_record(1, event_type::QUALIFIED, lead)).await.unwrap_err();
+    assert_eq!(err, StageError::Invalid("payload.routing_domain: 'apac' is not a configured domain".into()));
 }

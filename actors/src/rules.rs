@@ -53,16 +53,10 @@ impl Routing {
                 problems.push(format!("routing.domains[{i}].name: must not be empty"));
             }
             if !names.insert(d.name.as_str()) {
-                problems.push(format!(
-                    "routing.domains[{i}].name: duplicate domain '{}'",
-                    d.name
-                ));
+                problems.push(format!("routing.domains[{i}].name: duplicate domain '{}'", d.name));
             }
             if d.reps.is_empty() {
-                problems.push(format!(
-                    "routing.domains[{i}].reps: domain '{}' has no reps",
-                    d.name
-                ));
+                problems.push(format!("routing.domains[{i}].reps: domain '{}' has no reps", d.name));
             }
             for (j, r) in d.reps.iter().enumerate() {
                 if !reps_seen.insert(r.id.as_str()) {
@@ -92,16 +86,8 @@ impl Routing {
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
-        let rep_ids = config
-            .domains
-            .iter()
-            .map(|d| d.reps.iter().map(|r| r.id.clone()).collect())
-            .collect();
-        Ok(Routing {
-            config,
-            by_country,
-            rep_ids,
-        })
+        let rep_ids = config.domains.iter().map(|d| d.reps.iter().map(|r| r.id.clone()).collect()).collect();
+        Ok(Routing { config, by_country, rep_ids })
     }
 
     /// The routing domain that owns a lead with this (normalized) contact.
@@ -143,10 +129,7 @@ mod tests {
     #[test]
     fn routes_by_country_case_insensitively_with_default() {
         let r = Routing::new(sample()).unwrap();
-        let contact = |c: Option<&str>| Contact {
-            country: c.map(Into::into),
-            ..Default::default()
-        };
+        let contact = |c: Option<&str>| Contact { country: c.map(Into::into), ..Default::default() };
         assert_eq!(r.domain_for(&contact(Some("DE"))), "emea");
         assert_eq!(r.domain_for(&contact(Some("ca"))), "na");
         assert_eq!(r.domain_for(&contact(Some("JP"))), "na");
@@ -160,10 +143,7 @@ mod tests {
         let mut c = sample();
         c.default_domain = "apac".into();
         c.domains[1].countries.push("US".into());
-        c.domains[1].reps.push(RepConfig {
-            id: "ana".into(),
-            name: None,
-        });
+        c.domains[1].reps.push(RepConfig { id: "ana".into(), name: None });
         c.domains.push(DomainConfig {
             name: "empty".into(),
             countries: vec!["Germany".into()],

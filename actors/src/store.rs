@@ -90,24 +90,17 @@ impl MemoryStore {
     fn get_or_insert(&self, key: String, ttl: Duration, make: impl FnOnce() -> String) -> Remembered {
         let now = Instant::now();
         match self.values.entry(key) {
-            Entry::Occupied(e) if e.get().expires > now => Remembered {
-                value: e.get().value.clone(),
-                first: false,
-            },
+            Entry::Occupied(e) if e.get().expires > now => {
+                Remembered { value: e.get().value.clone(), first: false }
+            }
             Entry::Occupied(mut e) => {
                 let value = make();
-                e.insert(Expiring {
-                    value: value.clone(),
-                    expires: now + ttl,
-                });
+                e.insert(Expiring { value: value.clone(), expires: now + ttl });
                 Remembered { value, first: true }
             }
             Entry::Vacant(e) => {
                 let value = make();
-                e.insert(Expiring {
-                    value: value.clone(),
-                    expires: now + ttl,
-                });
+                e.insert(Expiring { value: value.clone(), expires: now + ttl });
                 Remembered { value, first: true }
             }
         }
@@ -140,10 +133,7 @@ impl Store for MemoryStore {
             *turn += 1;
             candidate_for_turn(candidates, *turn).to_string()
         });
-        Ok(Decision {
-            rep_id: stored.value,
-            fresh: stored.first,
-        })
+        Ok(Decision { rep_id: stored.value, fresh: stored.first })
     }
 
     async fn assignment(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError> {

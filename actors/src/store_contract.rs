@@ -36,10 +36,7 @@ async fn remember_keeps_the_first_value(store: &dyn Store) {
     let first = store.remember(&key, "lead-a", TTL).await.unwrap();
     assert!(first.first, "remember_keeps_the_first_value: first call must win");
     let second = store.remember(&key, "lead-b", TTL).await.unwrap();
-    assert!(
-        !second.first,
-        "remember_keeps_the_first_value: second call must not win"
-    );
+    assert!(!second.first, "remember_keeps_the_first_value: second call must not win");
     assert_eq!(second.value, "lead-a", "remember_keeps_the_first_value");
 }
 
@@ -58,49 +55,27 @@ async fn remember_is_atomic_under_concurrency(store: Arc<dyn Store>) {
         winners += usize::from(r.first);
         values.push(r.value);
     }
-    assert_eq!(
-        winners, 1,
-        "remember_is_atomic_under_concurrency: exactly one caller is first"
-    );
+    assert_eq!(winners, 1, "remember_is_atomic_under_concurrency: exactly one caller is first");
     values.dedup();
-    assert_eq!(
-        values.len(),
-        1,
-        "remember_is_atomic_under_concurrency: everyone sees the same value"
-    );
+    assert_eq!(values.len(), 1, "remember_is_atomic_under_concurrency: everyone sees the same value");
 }
 
 async fn remember_expires_after_its_ttl(store: &dyn Store) {
     let key = unique("ttl");
-    store
-        .remember(&key, "old", Duration::from_millis(50))
-        .await
-        .unwrap();
+    store.remember(&key, "old", Duration::from_millis(50)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     let again = store.remember(&key, "new", TTL).await.unwrap();
-    assert!(
-        again.first && again.value == "new",
-        "remember_expires_after_its_ttl: got {again:?}"
-    );
+    assert!(again.first && again.value == "new", "remember_expires_after_its_ttl: got {again:?}");
 }
 
 async fn assignment_is_idempotent(store: &dyn Store) {
     let domain = unique("dom");
     let candidates = reps(3);
-    let first = store
-        .assign_round_robin(&domain, "lead-1", &candidates, TTL)
-        .await
-        .unwrap();
+    let first = store.assign_round_robin(&domain, "lead-1", &candidates, TTL).await.unwrap();
     assert!(first.fresh, "assignment_is_idempotent: first decision is fresh");
     for _ in 0..3 {
-        let again = store
-            .assign_round_robin(&domain, "lead-1", &candidates, TTL)
-            .await
-            .unwrap();
-        assert_eq!(
-            again.rep_id, first.rep_id,
-            "assignment_is_idempotent: same rep on redelivery"
-        );
+        let again = store.assign_round_robin(&domain, "lead-1", &candidates, TTL).await.unwrap();
+        assert_eq!(again.rep_id, first.rep_id, "assignment_is_idempotent: same rep on redelivery");
         assert!(!again.fresh, "assignment_is_idempotent: redelivery is not fresh");
     }
     assert_eq!(
@@ -108,10 +83,7 @@ async fn assignment_is_idempotent(store: &dyn Store) {
         1,
         "assignment_is_idempotent: no turn consumed"
     );
-    assert_eq!(
-        store.assignment(&domain, "lead-1").await.unwrap(),
-        Some(first.rep_id)
-    );
+    assert_eq!(store.assignment(&domain, "lead-1").await.unwrap(), Some(first.rep_id));
     assert_eq!(store.assignment(&domain, "lead-none").await.unwrap(), None);
 }
 
@@ -120,13 +92,7 @@ async fn round_robin_rotates_in_order(store: &dyn Store) {
     let candidates = reps(3);
     let mut got = Vec::new();
     for i in 0..7 {
-        got.push(
-            store
-                .assign_round_robin(&domain, &format!("l{i}"), &candidates, TTL)
-                .await
-                .unwrap()
-                .rep_id,
-        );
+        got.push(store.assign_round_robin(&domain, &format!("l{i}"), &candidates, TTL).await.unwrap().rep_id);
     }
     let want = ["rep-1", "rep-2", "rep-3", "rep-1", "rep-2", "rep-3", "rep-1"];
     assert_eq!(got, want, "round_robin_rotates_in_order");
@@ -140,11 +106,7 @@ async fn round_robin_is_fair_under_concurrency(store: Arc<dyn Store>) {
         .map(|i| {
             let (store, domain, candidates) = (store.clone(), domain.clone(), candidates.clone());
             tokio::spawn(async move {
-                store
-                    .assign_round_robin(&domain, &format!("l{i}"), &candidates, TTL)
-                    .await
-                    .unwrap()
-                    .rep_id
+                store.assign_round_robin(&domain, &format!("l{i}"), &candidates, TTL).await.unwrap().rep_id
             })
         })
         .collect();
@@ -154,11 +116,7 @@ async fn round_robin_is_fair_under_concurrency(store: Arc<dyn Store>) {
     }
     // With N reps and M leads each rep gets floor(M/N) or ceil(M/N).
     let (lo, hi) = (leads / candidates.len(), leads.div_ceil(candidates.len()));
-    assert_eq!(
-        per_rep.len(),
-        candidates.len(),
-        "round_robin_is_fair_under_concurrency: {per_rep:?}"
-    );
+    assert_eq!(per_rep.len(), candidates.len(), "round_robin_is_fair_under_concurrency: {per_rep:?}");
     assert!(
         per_rep.values().all(|n| (lo..=hi).contains(n)),
         "round_robin_is_fair_under_concurrency: {per_rep:?}"
@@ -168,30 +126,13 @@ async fn round_robin_is_fair_under_concurrency(store: Arc<dyn Store>) {
 async fn domains_rotate_independently(store: &dyn Store) {
     let (a, b) = (unique("dom-a"), unique("dom-b"));
     let candidates = reps(2);
-    store
-        .assign_round_robin(&a, "x1", &candidates, TTL)
-        .await
-        .unwrap();
-    let first_in_b = store
-        .assign_round_robin(&b, "y1", &candidates, TTL)
-        .await
-        .unwrap();
+    store.assign_round_robin(&a, "x1", &candidates, TTL).await.unwrap();
+    let first_in_b = store.assign_round_robin(&b, "y1", &candidates, TTL).await.unwrap();
     assert_eq!(first_in_b.rep_id, "rep-1", "domains_rotate_independently");
-    assert_eq!(
-        store.round_robin_turns(&a).await.unwrap(),
-        1,
-        "domains_rotate_independently"
-    );
+    assert_eq!(store.round_robin_turns(&a).await.unwrap(), 1, "domains_rotate_independently");
 }
 
 async fn assigning_without_candidates_is_an_error(store: &dyn Store) {
-    let err = store
-        .assign_round_robin(&unique("dom"), "l", &[], TTL)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        StoreError::NoCandidates,
-        "assigning_without_candidates_is_an_error"
-    );
+    let err = store.assign_round_robin(&unique("dom"), "l", &[], TTL).await.unwrap_err();
+    assert_eq!(err, StoreError::NoCandidates, "assigning_without_candidates_is_an_error");
 }

@@ -63,11 +63,7 @@ pub enum StageMsg {
     },
     /// Let the workers finish what they were handed, then stop them (partition revocation).
     /// Workers still busy after `timeout` are killed; their records are redelivered to the next owner.
-    StopPartitions {
-        partitions: Vec<i32>,
-        timeout: Duration,
-        reply: RpcReplyPort<()>,
-    },
+    StopPartitions { partitions: Vec<i32>, timeout: Duration, reply: RpcReplyPort<()> },
     /// The backoff of a crashed partition's worker has elapsed.
     RestartDue { partition: i32 },
 }
@@ -112,11 +108,7 @@ impl Actor for StageSupervisor {
         state: &mut StageState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            StageMsg::StartPartition {
-                partition,
-                progress,
-                reply,
-            } => {
+            StageMsg::StartPartition { partition, progress, reply } => {
                 let args = PartitionArgs {
                     stage: state.args.stage.clone(),
                     publisher: state.args.publisher.clone(),
@@ -134,15 +126,8 @@ impl Actor for StageSupervisor {
                 state.report_partitions();
                 let _ = reply.send(worker);
             }
-            StageMsg::StopPartitions {
-                partitions,
-                timeout,
-                reply,
-            } => {
-                let workers: Vec<_> = partitions
-                    .iter()
-                    .filter_map(|p| state.workers.remove(p))
-                    .collect();
+            StageMsg::StopPartitions { partitions, timeout, reply } => {
+                let workers: Vec<_> = partitions.iter().filter_map(|p| state.workers.remove(p)).collect();
                 for w in &workers {
                     state.partition_of.remove(&w.get_id());
                 }
@@ -183,10 +168,7 @@ impl Actor for StageSupervisor {
         state.workers.remove(&partition);
         let stage = state.args.stage.name();
         let backoff = state.args.backoff;
-        let crashes = state.crashes.entry(partition).or_insert(Crashes {
-            count: 0,
-            last: Instant::now(),
-        });
+        let crashes = state.crashes.entry(partition).or_insert(Crashes { count: 0, last: Instant::now() });
         if crashes.last.elapsed() > backoff.reset_after {
             crashes.count = 0;
         }
@@ -213,10 +195,7 @@ impl StageState {
 pub struct RootSupervisor;
 
 pub enum RootMsg {
-    StartStage {
-        args: StageArgs,
-        reply: RpcReplyPort<ActorRef<StageMsg>>,
-    },
+    StartStage { args: StageArgs, reply: RpcReplyPort<ActorRef<StageMsg>> },
 }
 
 #[ractor::async_trait]

@@ -28,11 +28,7 @@ impl Stage for PanicOnce {
         if record.offset == self.panic_at && self.armed.swap(false, Ordering::SeqCst) {
             panic!("stage bug at offset {}", record.offset);
         }
-        Ok(vec![Outbound {
-            topic: Topic::Qualified,
-            key: record.offset.to_string(),
-            payload: vec![],
-        }])
+        Ok(vec![Outbound { topic: Topic::Qualified, key: record.offset.to_string(), payload: vec![] }])
     }
 }
 
@@ -53,42 +49,23 @@ async fn supervisor(stage: PanicOnce) -> Fixture {
         offsets: offsets.clone(),
         restarter: restarter.clone(),
         retry: RetryPolicy::default(),
-        backoff: RestartBackoff {
-            initial: Duration::from_millis(20),
-            ..RestartBackoff::default()
-        },
+        backoff: RestartBackoff { initial: Duration::from_millis(20), ..RestartBackoff::default() },
     };
     let (supervisor, _) = Actor::spawn(None, StageSupervisor, args).await.unwrap();
-    Fixture {
-        supervisor,
-        publisher,
-        offsets,
-        restarter,
-    }
+    Fixture { supervisor, publisher, offsets, restarter }
 }
 
 impl Fixture {
     async fn start(&self, partition: i32, progress: Arc<PartitionProgress>) -> ActorRef<PartitionMsg> {
         self.supervisor
-            .call(
-                |reply| StageMsg::StartPartition {
-                    partition,
-                    progress,
-                    reply,
-                },
-                None,
-            )
+            .call(|reply| StageMsg::StartPartition { partition, progress, reply }, None)
             .await
             .unwrap()
             .unwrap()
     }
 
     fn keys(&self) -> Vec<String> {
-        self.publisher
-            .sent_to(Topic::Qualified)
-            .into_iter()
-            .map(|m| m.key)
-            .collect()
+        self.publisher.sent_to(Topic::Qualified).into_iter().map(|m| m.key).collect()
     }
 }
 
@@ -102,12 +79,7 @@ fn send(worker: &ActorRef<PartitionMsg>, progress: &PartitionProgress, offsets: 
 
 #[tokio::test]
 async fn a_panicking_worker_is_restarted_and_resumes_after_the_last_processed_offset() {
-    let f = supervisor(PanicOnce {
-        panic_at: 3,
-        armed: AtomicBool::new(true),
-        delay: Duration::ZERO,
-    })
-    .await;
+    let f = supervisor(PanicOnce { panic_at: 3, armed: AtomicBool::new(true), delay: Duration::ZERO }).await;
     let progress = Arc::new(PartitionProgress::default());
     let worker = f.start(4, progress.clone()).await;
     send(&worker, &progress, 0..6);
@@ -144,11 +116,7 @@ async fn revoking_drains_queued_records_before_stopping() {
     send(&worker, &progress, 0..10);
     f.supervisor
         .call(
-            |reply| StageMsg::StopPartitions {
-                partitions: vec![0],
-                timeout: Duration::from_secs(5),
-                reply,
-            },
+            |reply| StageMsg::StopPartitions { partitions: vec![0], timeout: Duration::from_secs(5), reply },
             None,
         )
         .await
@@ -157,10 +125,7 @@ async fn revoking_drains_queued_records_before_stopping() {
     assert_eq!(f.offsets.processed.lock().unwrap().len(), 10);
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(worker.get_status(), ractor::ActorStatus::Stopped);
-    assert!(
-        f.restarter.restarts.lock().unwrap().is_empty(),
-        "a revoked worker is not restarted"
-    );
+    assert!(f.restarter.restarts.lock().unwrap().is_empty(), "a revoked worker is not restarted");
 }
 
 #[test]

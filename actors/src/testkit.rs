@@ -22,22 +22,15 @@ impl RecordingPublisher {
     }
 
     pub fn sent_to(&self, topic: Topic) -> Vec<Outbound> {
-        self.sent
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|m| m.topic == topic)
-            .cloned()
-            .collect()
+        self.sent.lock().unwrap().iter().filter(|m| m.topic == topic).cloned().collect()
     }
 }
 
 #[async_trait]
 impl Publisher for RecordingPublisher {
     async fn publish(&self, messages: Vec<Outbound>) -> Result<(), PublishError> {
-        let failing = self
-            .failures_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        let failing =
+            self.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         if failing.is_ok() {
             return Err(PublishError("broker unavailable (test)".into()));
         }

@@ -30,23 +30,15 @@ pub async fn create_topics(
         .iter()
         .map(|t| {
             let spec = t.spec();
-            let partitions = if settings.partitions > 0 {
-                settings.partitions
-            } else {
-                spec.partitions
-            };
+            let partitions = if settings.partitions > 0 { settings.partitions } else { spec.partitions };
             (names.name(*t), partitions, spec.retention_ms.to_string())
         })
         .collect();
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
         .map(|(name, partitions, retention)| {
-            NewTopic::new(
-                name,
-                *partitions,
-                TopicReplication::Fixed(settings.replication_factor),
-            )
-            .set("retention.ms", retention)
+            NewTopic::new(name, *partitions, TopicReplication::Fixed(settings.replication_factor))
+                .set("retention.ms", retention)
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));

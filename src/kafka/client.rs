@@ -7,9 +7,7 @@ use crate::config::KafkaSettings;
 
 fn base(brokers: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
-        .set("socket.nagle.disable", "true")
-        .set("client.id", "speedlead");
+    c.set("bootstrap.servers", brokers).set("socket.nagle.disable", "true").set("client.id", "speedlead");
     c
 }
 
@@ -37,23 +35,17 @@ pub fn consumer(settings: &KafkaSettings, brokers: &str, group_id: &str) -> Clie
         .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
         .set("fetch.min.bytes", "1")
         .set("session.timeout.ms", settings.session_timeout_ms.to_string())
-        .set(
-            "heartbeat.interval.ms",
-            (settings.session_timeout_ms / 3).max(100).to_string(),
-        );
+        .set("heartbeat.interval.ms", (settings.session_timeout_ms / 3).max(100).to_string());
     c
 }
 
 /// A consumer outside any group, for tools that read topics by assignment (demo, tests, bench).
 pub fn reader(settings: &KafkaSettings, brokers: &str) -> ClientConfig {
     let mut c = base(brokers);
-    c.set(
-        "group.id",
-        format!("speedlead-reader-{}", uuid::Uuid::new_v4().simple()),
-    )
-    .set("enable.auto.commit", "false")
-    .set("auto.offset.reset", "earliest")
-    .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
-    .set("fetch.min.bytes", "1");
+    c.set("group.id", format!("speedlead-reader-{}", uuid::Uuid::new_v4().simple()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
+        .set("fetch.min.bytes", "1");
     c
 }

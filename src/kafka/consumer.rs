@@ -101,15 +101,7 @@ impl StageContext {
     fn start_partition(&self, partition: i32) -> Result<(), Error> {
         let progress = Arc::new(PartitionProgress::default());
         let worker = self.spawn_worker(partition, progress.clone())?;
-        self.slots.insert(
-            partition,
-            Slot {
-                worker,
-                progress,
-                first_forwarded: None,
-                paused: false,
-            },
-        );
+        self.slots.insert(partition, Slot { worker, progress, first_forwarded: None, paused: false });
         Ok(())
     }
 
@@ -118,14 +110,8 @@ impl StageContext {
         partition: i32,
         progress: Arc<PartitionProgress>,
     ) -> Result<ActorRef<PartitionMsg>, Error> {
-        let call = self.supervisor.call(
-            |reply| StageMsg::StartPartition {
-                partition,
-                progress,
-                reply,
-            },
-            None,
-        );
+        let call =
+            self.supervisor.call(|reply| StageMsg::StartPartition { partition, progress, reply }, None);
         match self.runtime.block_on(call) {
             Ok(ractor::rpc::CallResult::Success(worker)) => Ok(worker),
             Ok(other) => Err(Error::Actor(format!("start partition {partition}: {other:?}"))),
@@ -142,11 +128,7 @@ impl StageContext {
         }
         let timeout = self.drain_timeout;
         let call = self.supervisor.call(
-            |reply| StageMsg::StopPartitions {
-                partitions,
-                timeout,
-                reply,
-            },
+            |reply| StageMsg::StopPartitions { partitions, timeout, reply },
             Some(timeout + Duration::from_secs(1)),
         );
         if let Err(e) = self.runtime.block_on(call) {
@@ -156,10 +138,7 @@ impl StageContext {
 }
 
 fn partitions_of(list: &TopicPartitionList, topic: &str) -> Vec<i32> {
-    list.elements_for_topic(topic)
-        .iter()
-        .map(|e| e.partition())
-        .collect()
+    list.elements_for_topic(topic).iter().map(|e| e.partition()).collect()
 }
 
 /// Offsets of fully processed records, reported by partition actors and stored on the consumer by
@@ -185,10 +164,7 @@ impl PendingOffsets {
 
 impl OffsetTracker for PendingOffsets {
     fn processed(&self, _topic: &str, partition: i32, offset: i64) {
-        self.latest
-            .entry(partition)
-            .and_modify(|o| *o = (*o).max(offset))
-            .or_insert(offset);
+        self.latest.entry(partition).and_modify(|o| *o = (*o).max(offset)).or_insert(offset);
     }
 }
 
@@ -266,12 +242,7 @@ impl StageConsumer {
         let thread = std::thread::Builder::new()
             .name(format!("consumer-{}", config.stage))
             .spawn(move || feeder.run())?;
-        Ok(StageConsumer {
-            stage: config.stage,
-            thread: Some(thread),
-            shutdown,
-            joined,
-        })
+        Ok(StageConsumer { stage: config.stage, thread: Some(thread), shutdown, joined })
     }
 
     /// True once the consumer has joined its group and received an assignment (possibly empty).
@@ -336,11 +307,7 @@ impl Feeder {
         let ctx = self.consumer.context();
         let partition = message.partition();
         let Some(mut slot) = ctx.slots.get_mut(&partition) else {
-            tracing::warn!(
-                stage = ctx.stage,
-                partition,
-                "record for a partition without an actor"
-            );
+            tracing::warn!(stage = ctx.stage, partition, "record for a partition without an actor");
             return;
         };
         let record = Record {
@@ -366,22 +333,12 @@ impl Feeder {
         let Some(mut slot) = ctx.slots.get_mut(&partition) else {
             return;
         };
-        let resume = slot
-            .progress
-            .last_processed()
-            .map(|o| o + 1)
-            .or(slot.first_forwarded);
+        let resume = slot.progress.last_processed().map(|o| o + 1).or(slot.first_forwarded);
         if let Some(offset) = resume {
-            if let Err(e) = self
-                .consumer
-                .seek(&ctx.topic, partition, Offset::Offset(offset), SEEK_TIMEOUT)
-            {
+            if let Err(e) = self.consumer.seek(&ctx.topic, partition, Offset::Offset(offset), SEEK_TIMEOUT) {
                 // Without the rewind the fresh actor would skip records: crash instead, and let the
                 // process restart from committed offsets.
-                panic!(
-                    "stage {}: cannot rewind partition {partition} to {offset}: {e}",
-                    ctx.stage
-                );
+                panic!("stage {}: cannot rewind partition {partition} to {offset}: {e}", ctx.stage);
             }
         }
         slot.progress.reset_in_flight();
@@ -412,11 +369,7 @@ impl Feeder {
         let ctx = self.consumer.context();
         let mut list = TopicPartitionList::new();
         list.add_partition(&ctx.topic, partition);
-        let result = if pause {
-            self.consumer.pause(&list)
-        } else {
-            self.consumer.resume(&list)
-        };
+        let result = if pause { self.consumer.pause(&list) } else { self.consumer.resume(&list) };
         match result {
             Ok(()) => true,
             Err(e) => {

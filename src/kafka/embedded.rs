@@ -19,11 +19,7 @@ impl EmbeddedKafka {
     pub fn start(names: &TopicNames, partitions: i32) -> Result<Self, Error> {
         let cluster = MockCluster::new(1)?;
         for topic in Topic::ALL {
-            let count = if partitions > 0 {
-                partitions
-            } else {
-                topic.spec().partitions
-            };
+            let count = if partitions > 0 { partitions } else { topic.spec().partitions };
             cluster.create_topic(&names.name(topic), count, 1)?;
         }
         Ok(EmbeddedKafka { cluster })

@@ -17,9 +17,7 @@ pub struct TopicNames {
 
 impl TopicNames {
     pub fn new(prefix: impl Into<String>) -> Self {
-        TopicNames {
-            prefix: prefix.into(),
-        }
+        TopicNames { prefix: prefix.into() }
     }
 
     pub fn name(&self, topic: Topic) -> String {

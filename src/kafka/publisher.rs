@@ -17,10 +17,7 @@ pub struct KafkaPublisher {
 
 impl KafkaPublisher {
     pub fn new(config: &rdkafka::ClientConfig, names: TopicNames) -> Result<Self, Error> {
-        Ok(KafkaPublisher {
-            producer: config.create()?,
-            names,
-        })
+        Ok(KafkaPublisher { producer: config.create()?, names })
     }
 
     pub fn producer(&self) -> &FutureProducer {

@@ -14,7 +14,5 @@ pub async fn connect(settings: &RedisSettings) -> Result<Arc<dyn Store>, Error> 
     if settings.url.trim().is_empty() {
         return Ok(Arc::new(MemoryStore::new()));
     }
-    Ok(Arc::new(
-        redis::RedisStore::connect(&settings.url, &settings.namespace).await?,
-    ))
+    Ok(Arc::new(redis::RedisStore::connect(&settings.url, &settings.namespace).await?))
 }

@@ -93,10 +93,7 @@ impl Store for RedisStore {
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
-        Ok(Remembered {
-            value,
-            first: first == 1,
-        })
+        Ok(Remembered { value, first: first == 1 })
     }
 
     async fn assign_round_robin(
@@ -116,10 +113,7 @@ impl Store for RedisStore {
             call.arg(candidate);
         }
         let (rep_id, fresh): (String, i64) = call.invoke_async(&mut c).await.map_err(unavailable)?;
-        Ok(Decision {
-            rep_id,
-            fresh: fresh == 1,
-        })
+        Ok(Decision { rep_id, fresh: fresh == 1 })
     }
 
     async fn assignment(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError> {
@@ -133,11 +127,8 @@ impl Store for RedisStore {
 
     async fn round_robin_turns(&self, domain: &str) -> Result<u64, StoreError> {
         let mut c = self.connection.clone();
-        let turns: Option<u64> = redis::cmd("GET")
-            .arg(self.turns_key(domain))
-            .query_async(&mut c)
-            .await
-            .map_err(unavailable)?;
+        let turns: Option<u64> =
+            redis::cmd("GET").arg(self.turns_key(domain)).query_async(&mut c).await.map_err(unavailable)?;
         Ok(turns.unwrap_or(0))
     }
 }

@@ -47,9 +47,7 @@ pub fn isolated_settings() -> Settings {
 }
 
 pub async fn create_test_topics(settings: &Settings) {
-    create_topics(&settings.kafka, &names(settings))
-        .await
-        .expect("topics created");
+    create_topics(&settings.kafka, &names(settings)).await.expect("topics created");
 }
 
 pub fn names(settings: &Settings) -> TopicNames {
@@ -86,42 +84,25 @@ pub struct LeadPublisher {
 
 impl LeadPublisher {
     pub fn new(settings: &Settings) -> Self {
-        let publisher = KafkaPublisher::new(
-            &client::producer(&settings.kafka, &settings.kafka.brokers),
-            names(settings),
-        )
-        .expect("producer");
-        LeadPublisher {
-            publisher,
-            sent: Vec::new(),
-        }
+        let publisher =
+            KafkaPublisher::new(&client::producer(&settings.kafka, &settings.kafka.brokers), names(settings))
+                .expect("producer");
+        LeadPublisher { publisher, sent: Vec::new() }
     }
 
     pub async fn send(&mut self, lead: InboundLead) {
         let (key, envelope) = captured(lead);
-        self.sent.push(SentLead {
-            seq: self.sent.len(),
-            lead_id: envelope.correlation_id,
-            key: key.clone(),
-        });
+        self.sent.push(SentLead { seq: self.sent.len(), lead_id: envelope.correlation_id, key: key.clone() });
         let payload = serde_json::to_vec(&envelope).unwrap();
         self.publisher
-            .publish(vec![Outbound {
-                topic: Topic::Inbound,
-                key,
-                payload,
-            }])
+            .publish(vec![Outbound { topic: Topic::Inbound, key, payload }])
             .await
             .expect("published");
     }
 
     pub async fn send_raw(&mut self, key: &str, payload: Vec<u8>) {
         self.publisher
-            .publish(vec![Outbound {
-                topic: Topic::Inbound,
-                key: key.into(),
-                payload,
-            }])
+            .publish(vec![Outbound { topic: Topic::Inbound, key: key.into(), payload }])
             .await
             .expect("published");
     }
@@ -151,22 +132,11 @@ impl Observed {
     /// Asserts every sent lead was assigned, and never to two reps.
     pub fn assert_all_assigned_once(&self, sent: &[SentLead]) {
         let reps = self.reps_per_lead();
-        let missing: Vec<usize> = sent
-            .iter()
-            .filter(|s| !reps.contains_key(&s.lead_id))
-            .map(|s| s.seq)
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "{} of {} leads never assigned: {missing:?}",
-            missing.len(),
-            sent.len()
-        );
+        let missing: Vec<usize> =
+            sent.iter().filter(|s| !reps.contains_key(&s.lead_id)).map(|s| s.seq).collect();
+        assert!(missing.is_empty(), "{} of {} leads never assigned: {missing:?}", missing.len(), sent.len());
         let doubled: Vec<_> = reps.iter().filter(|(_, r)| r.len() > 1).collect();
-        assert!(
-            doubled.is_empty(),
-            "leads assigned to more than one rep: {doubled:?}"
-        );
+        assert!(doubled.is_empty(), "leads assigned to more than one rep: {doubled:?}");
     }
 
     /// Asserts leads sharing a key were first assigned in the order they were sent.
@@ -180,13 +150,7 @@ impl Observed {
                 continue; // a redelivery: only first occurrences carry the order
             }
             if let Some(prev) = last_seq_per_key.insert(&s.key, s.seq) {
-                assert!(
-                    prev < s.seq,
-                    "key {} out of order: lead #{} assigned after #{}",
-                    s.key,
-                    s.seq,
-                    prev
-                );
+                assert!(prev < s.seq, "key {} out of order: lead #{} assigned after #{}", s.key, s.seq, prev);
             }
         }
     }
@@ -207,18 +171,10 @@ pub struct OutputReader {
 impl OutputReader {
     pub fn new(settings: &Settings) -> Self {
         let n = names(settings);
-        let reader = assigned_reader(
-            settings,
-            &settings.kafka.brokers,
-            &n,
-            &[Topic::Assignments, Topic::Dlq],
-        )
-        .expect("reader");
-        OutputReader {
-            reader,
-            dlq_topic: n.name(Topic::Dlq),
-            observed: Observed::default(),
-        }
+        let reader =
+            assigned_reader(settings, &settings.kafka.brokers, &n, &[Topic::Assignments, Topic::Dlq])
+                .expect("reader");
+        OutputReader { reader, dlq_topic: n.name(Topic::Dlq), observed: Observed::default() }
     }
 
     pub async fn read_until(&mut self, timeout: Duration, done: impl Fn(&Observed) -> bool) {

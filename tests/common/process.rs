@@ -13,30 +13,17 @@ pub struct SpeedleadProcess {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The env that points a child at the same broker, topics, groups and Redis namespace as `settings`.
 pub fn env_for(settings: &Settings) -> Vec<(String, String)> {
     vec![
         ("SPEEDLEAD_KAFKA__BROKERS".into(), settings.kafka.brokers.clone()),
-        (
-            "SPEEDLEAD_KAFKA__TOPIC_PREFIX".into(),
-            settings.kafka.topic_prefix.clone(),
-        ),
-        (
-            "SPEEDLEAD_KAFKA__GROUP_PREFIX".into(),
-            settings.kafka.group_prefix.clone(),
-        ),
+        ("SPEEDLEAD_KAFKA__TOPIC_PREFIX".into(), settings.kafka.topic_prefix.clone()),
+        ("SPEEDLEAD_KAFKA__GROUP_PREFIX".into(), settings.kafka.group_prefix.clone()),
         ("SPEEDLEAD_REDIS__URL".into(), settings.redis.url.clone()),
-        (
-            "SPEEDLEAD_REDIS__NAMESPACE".into(),
-            settings.redis.namespace.clone(),
-        ),
+        ("SPEEDLEAD_REDIS__NAMESPACE".into(), settings.redis.namespace.clone()),
     ]
 }
 
@@ -89,11 +76,7 @@ impl SpeedleadProcess {
     /// SIGTERM and wait for the graceful shutdown; returns whether it exited successfully.
     pub fn terminate(mut self) -> bool {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         self.child.wait().unwrap().success()
     }
 }

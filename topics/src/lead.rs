@@ -140,10 +140,7 @@ pub struct DeadLetter {
 /// `source:event_id`. The same person always lands on the same partition, so one intake actor sees
 /// all of their events in order. Callers pass already-normalized email and phone.
 pub fn lead_key(email: Option<&str>, phone_e164: Option<&str>, source: &str, event_id: &str) -> String {
-    match (
-        email.map(str::trim).filter(|e| !e.is_empty()),
-        phone_e164.filter(|p| !p.is_empty()),
-    ) {
+    match (email.map(str::trim).filter(|e| !e.is_empty()), phone_e164.filter(|p| !p.is_empty())) {
         (Some(email), _) => email.to_lowercase(),
         (None, Some(phone)) => phone.to_string(),
         (None, None) => format!("{source}:{event_id}"),
@@ -156,10 +153,7 @@ mod tests {
 
     #[test]
     fn lead_key_prefers_email_then_phone_then_source_event() {
-        assert_eq!(
-            lead_key(Some(" Ann@Example.COM "), Some("+4930123"), "s", "1"),
-            "ann@example.com"
-        );
+        assert_eq!(lead_key(Some(" Ann@Example.COM "), Some("+4930123"), "s", "1"), "ann@example.com");
         assert_eq!(lead_key(None, Some("+4930123"), "s", "1"), "+4930123");
         assert_eq!(lead_key(Some(""), None, "form", "e-9"), "form:e-9");
     }

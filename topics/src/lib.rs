@@ -135,23 +135,16 @@ impl Topic {
                 "Messages a stage gave up on, with reason and original bytes, for replay",
             ),
         };
-        TopicSpec {
-            name,
-            key,
-            partitions,
-            retention_ms: days * DAY_MS,
-            value_type,
-            description,
-        }
+        TopicSpec { name, key, partitions, retention_ms: days * DAY_MS, value_type, description }
     }
 
     pub fn name(self) -> &'static str {
         self.spec().name
     }
 
-    /// JSON Schema of this topic's message value (envelope included).
+    /// JSON Schema of this topic's message value (envelope included), titled with the topic name.
     pub fn schema(self) -> schemars::Schema {
-        match self {
+        let mut schema = match self {
             Topic::Inbound => schemars::schema_for!(Envelope<InboundLead>),
             Topic::Qualified => schemars::schema_for!(Envelope<QualifiedLead>),
             Topic::Assignments => schemars::schema_for!(Envelope<Assignment>),
@@ -159,7 +152,15 @@ impl Topic {
             Topic::Events => schemars::schema_for!(Envelope<LeadEvent>),
             Topic::Outcomes => schemars::schema_for!(Envelope<Outcome>),
             Topic::Dlq => schemars::schema_for!(Envelope<DeadLetter>),
-        }
+        };
+        let spec = self.spec();
+        schema.insert("title".into(), format!("{} message value", spec.name).into());
+        schema.insert(
+            "description".into(),
+            format!("{}. Key: {}. Payload type: {}.", spec.description, spec.key.describe(), spec.value_type)
+                .into(),
+        );
+        schema
     }
 
     /// File name of the generated schema under `topics/schemas/`.
@@ -214,20 +215,9 @@ mod tests {
     #[test]
     fn schemas_name_the_envelope_fields() {
         let schema = serde_json::to_value(Topic::Inbound.schema()).unwrap();
-        let required: Vec<_> = schema["required"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        for field in [
-            "id",
-            "type",
-            "occurred_at",
-            "schema_version",
-            "correlation_id",
-            "payload",
-        ] {
+        let required: Vec<_> =
+            schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        for field in ["id", "type", "occurred_at", "schema_version", "correlation_id", "payload"] {
             assert!(required.contains(&field), "{field} missing from {required:?}");
         }
     }

@@ -1,0 +1,175 @@
+//! `speedlead bench`: a load generator for the pipeline. Publishes sample leads at a fixed rate and
+//! measures, per lead, the time from publish to `leads.qualified` (one stage) and to
+//! `leads.assignments` (two stages). A bare produce → consume round trip on an idle topic is measured
+//! in the same run, at the same rate, as the baseline the stage figures are read against.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use hdrhistogram::Histogram;
+use rdkafka::message::Message;
+use speedlead_actors::ports::{Outbound, Publisher};
+use speedlead_topics::{Envelope, Topic};
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::demo::assigned_reader;
+use crate::error::Error;
+use crate::kafka::publisher::KafkaPublisher;
+use crate::kafka::{client, TopicNames};
+use crate::sample::{captured, SampleLeads};
+
+pub struct BenchOptions {
+    pub rate: u32,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub seed: u64,
+}
+
+/// Latency histograms in microseconds.
+pub struct BenchReport {
+    pub sent: u64,
+    pub assigned: u64,
+    pub elapsed: Duration,
+    pub broker_round_trip: Histogram<u64>,
+    pub to_qualified: Histogram<u64>,
+    pub to_assigned: Histogram<u64>,
+}
+
+#[derive(Default)]
+struct InFlight {
+    leads: DashMap<Uuid, (Instant, bool)>,
+    pings: DashMap<u64, (Instant, bool)>,
+}
+
+/// Runs the load against a pipeline already running on `brokers` with `settings`' topics.
+pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> Result<BenchReport, Error> {
+    let names = TopicNames::new(&settings.kafka.topic_prefix);
+    let reader =
+        assigned_reader(settings, brokers, &names, &[Topic::Qualified, Topic::Assignments, Topic::Outcomes])?;
+    let publisher = KafkaPublisher::new(&client::producer(&settings.kafka, brokers), names.clone())?;
+    let in_flight = Arc::new(InFlight::default());
+    let new_histogram = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+    let (mut round_trip, mut to_qualified, mut to_assigned) =
+        (new_histogram(), new_histogram(), new_histogram());
+
+    // Warm the producer connection so the first lead does not pay for it.
+    let warm = Outbound { topic: Topic::Outcomes, key: "warmup".into(), payload: b"warmup".to_vec() };
+    publisher.publish(vec![warm]).await.map_err(|e| Error::Config(e.to_string()))?;
+
+    let mut samples =
+        SampleLeads::new(options.seed, format!("bench-{}", &Uuid::new_v4().simple().to_string()[..8]));
+    let interval = Duration::from_secs_f64(1.0 / f64::from(options.rate.max(1)));
+    let total = (options.duration.as_secs_f64() * f64::from(options.rate)) as u64;
+    let warmup_count = (options.warmup.as_secs_f64() * f64::from(options.rate)) as u64;
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let (mut sent, mut assigned, mut last_assigned_at) = (0u64, 0u64, started);
+    let qualified_topic = names.name(Topic::Qualified);
+    let outcomes_topic = names.name(Topic::Outcomes);
+    let drain_deadline = |sent_done: Instant| sent_done + Duration::from_secs(10);
+    let mut sent_done: Option<Instant> = None;
+
+    loop {
+        tokio::select! {
+            _ = ticker.tick(), if sent < total => {
+                let measured = sent >= warmup_count;
+                let (key, envelope) = captured(samples.next_lead());
+                in_flight.leads.insert(envelope.correlation_id, (Instant::now(), measured));
+                in_flight.pings.insert(sent, (Instant::now(), measured));
+                let payload = serde_json::to_vec(&envelope).expect("serializes");
+                let batch = vec![
+                    Outbound { topic: Topic::Inbound, key, payload },
+                    Outbound { topic: Topic::Outcomes, key: format!("ping-{sent}"), payload: sent.to_string().into_bytes() },
+                ];
+                let publisher = publisher.clone();
+                // Concurrent publishes: a slow ack must not delay the next lead's send time.
+                tokio::spawn(async move {
+                    if let Err(e) = publisher.publish(batch).await {
+                        tracing::error!(error = %e, "bench publish failed");
+                    }
+                });
+                sent += 1;
+                if sent == total {
+                    sent_done = Some(Instant::now());
+                }
+            }
+            message = reader.recv() => {
+                let message = message?;
+                let now = Instant::now();
+                let Some(payload) = message.payload() else { continue };
+                if message.topic() == outcomes_topic {
+                    let Some(seq) = std::str::from_utf8(payload).ok().and_then(|s| s.parse::<u64>().ok()) else { continue };
+                    if let Some((_, (at, true))) = in_flight.pings.remove(&seq) {
+                        round_trip.record(micros(now - at)).ok();
+                    }
+                    continue;
+                }
+                let Ok(envelope) = serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(payload) else { continue };
+                let id = envelope.correlation_id;
+                if message.topic() == qualified_topic {
+                    if let Some(entry) = in_flight.leads.get(&id) {
+                        if entry.1 { to_qualified.record(micros(now - entry.0)).ok(); }
+                    }
+                } else if let Some((_, (at, measured))) = in_flight.leads.remove(&id) {
+                    assigned += 1;
+                    last_assigned_at = now;
+                    if measured { to_assigned.record(micros(now - at)).ok(); }
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        if let Some(done) = sent_done {
+            if assigned == total || Instant::now() > drain_deadline(done) {
+                break;
+            }
+        }
+    }
+    Ok(BenchReport {
+        sent,
+        assigned,
+        elapsed: last_assigned_at - started,
+        broker_round_trip: round_trip,
+        to_qualified,
+        to_assigned,
+    })
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().max(1) as u64
+}
+
+impl BenchReport {
+    pub fn print(&self) {
+        let row = |name: &str, h: &Histogram<u64>| {
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+            println!(
+                "{name:<34} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+                h.len(),
+                ms(0.5),
+                ms(0.95),
+                ms(0.99),
+                h.max() as f64 / 1000.0
+            );
+        };
+        println!("{:<34} {:>7} {:>8} {:>8} {:>8} {:>8}", "segment (ms)", "n", "p50", "p95", "p99", "max");
+        row("baseline: broker round trip", &self.broker_round_trip);
+        row("inbound → qualified (1 stage)", &self.to_qualified);
+        row("inbound → assigned (2 stages)", &self.to_assigned);
+        let base = self.broker_round_trip.value_at_quantile(0.5).max(1) as f64;
+        println!(
+            "ratio to baseline p50: 1 stage {:.2}x, 2 stages {:.2}x",
+            self.to_qualified.value_at_quantile(0.5) as f64 / base,
+            self.to_assigned.value_at_quantile(0.5) as f64 / base
+        );
+        println!(
+            "sent {}, assigned {}, lost {}; throughput {:.0} leads/s",
+            self.sent,
+            self.assigned,
+            self.sent - self.assigned,
+            self.assigned as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        );
+    }
+}

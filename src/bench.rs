@@ -3,7 +3,6 @@
 //! `leads.assignments` (two stages). A bare produce → consume round trip on an idle topic is measured
 //! in the same run, at the same rate, as the baseline the stage figures are read against.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -37,9 +36,12 @@ pub struct BenchReport {
     pub to_assigned: Histogram<u64>,
 }
 
+/// Send times (and whether the send is past the warm-up) awaiting each measured arrival. The reader
+/// sees the topics in no guaranteed relative order, so each segment keeps its own map.
 #[derive(Default)]
 struct InFlight {
-    leads: DashMap<Uuid, (Instant, bool)>,
+    to_qualify: DashMap<Uuid, (Instant, bool)>,
+    to_assign: DashMap<Uuid, (Instant, bool)>,
     pings: DashMap<u64, (Instant, bool)>,
 }
 
@@ -49,7 +51,7 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
     let reader =
         assigned_reader(settings, brokers, &names, &[Topic::Qualified, Topic::Assignments, Topic::Outcomes])?;
     let publisher = KafkaPublisher::new(&client::producer(&settings.kafka, brokers), names.clone())?;
-    let in_flight = Arc::new(InFlight::default());
+    let in_flight = InFlight::default();
     let new_histogram = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
     let (mut round_trip, mut to_qualified, mut to_assigned) =
         (new_histogram(), new_histogram(), new_histogram());
@@ -77,8 +79,10 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
             _ = ticker.tick(), if sent < total => {
                 let measured = sent >= warmup_count;
                 let (key, envelope) = captured(samples.next_lead());
-                in_flight.leads.insert(envelope.correlation_id, (Instant::now(), measured));
-                in_flight.pings.insert(sent, (Instant::now(), measured));
+                let now = Instant::now();
+                in_flight.to_qualify.insert(envelope.correlation_id, (now, measured));
+                in_flight.to_assign.insert(envelope.correlation_id, (now, measured));
+                in_flight.pings.insert(sent, (now, measured));
                 let payload = serde_json::to_vec(&envelope).expect("serializes");
                 let batch = vec![
                     Outbound { topic: Topic::Inbound, key, payload },
@@ -110,10 +114,10 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
                 let Ok(envelope) = serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(payload) else { continue };
                 let id = envelope.correlation_id;
                 if message.topic() == qualified_topic {
-                    if let Some(entry) = in_flight.leads.get(&id) {
-                        if entry.1 { to_qualified.record(micros(now - entry.0)).ok(); }
+                    if let Some((_, (at, true))) = in_flight.to_qualify.remove(&id) {
+                        to_qualified.record(micros(now - at)).ok();
                     }
-                } else if let Some((_, (at, measured))) = in_flight.leads.remove(&id) {
+                } else if let Some((_, (at, measured))) = in_flight.to_assign.remove(&id) {
                     assigned += 1;
                     last_assigned_at = now;
                     if measured { to_assigned.record(micros(now - at)).ok(); }

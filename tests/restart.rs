@@ -40,6 +40,20 @@ async fn restarted_process_loses_and_double_assigns_nothing() {
     let duplicates_after_crash = reader.observed.duplicate_messages();
     println!("redelivered assignment messages after the crash: {duplicates_after_crash}");
 
+    // The process exports what it did, histograms as buckets so Grafana can take quantiles.
+    let metrics = reqwest::get(format!("http://{}/metrics", second.http)).await.unwrap().text().await.unwrap();
+    for needle in [
+        "speedlead_leads_assigned_total{domain=\"",
+        "speedlead_stage_records_total{stage=\"router\",outcome=\"ok\"}",
+        "speedlead_lead_segment_seconds_bucket{segment=\"captured_to_assigned\",le=\"0.005\"}",
+        "speedlead_stage_processing_seconds_bucket{stage=\"intake\",le=",
+        "speedlead_partitions_assigned{stage=\"intake\"} 3",
+    ] {
+        assert!(metrics.contains(needle), "/metrics lacks {needle}:\n{metrics}");
+    }
+    let health = reqwest::get(format!("http://{}/healthz", second.http)).await.unwrap();
+    assert!(health.status().is_success());
+
     // Phase 3: graceful stop between messages, then more leads for the next process.
     assert!(second.terminate(), "graceful shutdown exits 0");
     for lead in leads.by_ref() {

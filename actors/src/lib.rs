@@ -8,6 +8,7 @@
 //!
 //! Nothing here depends on rdkafka or redis; the `speedlead` binary provides the adapters.
 
+pub mod backoff;
 pub mod codec;
 pub mod intake;
 pub mod normalize;

@@ -39,8 +39,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Exponential backoff before attempt `attempt + 1` (attempt counts from 1).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+        crate::backoff::exponential(self.initial_backoff, self.max_backoff, attempt)
     }
 }
 

@@ -140,14 +140,3 @@ async fn records_a_predecessor_finished_are_skipped_after_a_rewind() {
     assert_eq!(*f.offsets.processed.lock().unwrap(), vec![4, 5]);
     assert_eq!(f.publisher.sent_to(Topic::Qualified).len(), 2);
 }
-
-#[test]
-fn retry_backoff_doubles_up_to_the_cap() {
-    let p = RetryPolicy {
-        max_attempts: 10,
-        initial_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(300),
-    };
-    let got: Vec<_> = (1..6).map(|a| p.backoff(a).as_millis()).collect();
-    assert_eq!(got, vec![50, 100, 200, 300, 300]);
-}

@@ -39,8 +39,7 @@ impl Default for RestartBackoff {
 impl RestartBackoff {
     /// Delay before the `n`th consecutive restart (n counts from 1).
     pub fn delay(&self, n: u32) -> Duration {
-        let factor = 2u32.saturating_pow(n.saturating_sub(1).min(16));
-        self.initial.saturating_mul(factor).min(self.max)
+        crate::backoff::exponential(self.initial, self.max, n)
     }
 }
 

@@ -127,14 +127,3 @@ async fn revoking_drains_queued_records_before_stopping() {
     assert_eq!(worker.get_status(), ractor::ActorStatus::Stopped);
     assert!(f.restarter.restarts.lock().unwrap().is_empty(), "a revoked worker is not restarted");
 }
-
-#[test]
-fn restart_backoff_doubles_up_to_the_cap() {
-    let b = RestartBackoff {
-        initial: Duration::from_millis(100),
-        max: Duration::from_secs(1),
-        reset_after: Duration::from_secs(60),
-    };
-    let got: Vec<_> = (1..=6).map(|n| b.delay(n).as_millis()).collect();
-    assert_eq!(got, vec![100, 200, 400, 800, 1000, 1000]);
-}

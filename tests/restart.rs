@@ -41,7 +41,8 @@ async fn restarted_process_loses_and_double_assigns_nothing() {
     println!("redelivered assignment messages after the crash: {duplicates_after_crash}");
 
     // The process exports what it did, histograms as buckets so Grafana can take quantiles.
-    let metrics = reqwest::get(format!("http://{}/metrics", second.http)).await.unwrap().text().await.unwrap();
+    let metrics =
+        reqwest::get(format!("http://{}/metrics", second.http)).await.unwrap().text().await.unwrap();
     for needle in [
         "speedlead_leads_assigned_total{domain=\"",
         "speedlead_stage_records_total{stage=\"router\",outcome=\"ok\"}",

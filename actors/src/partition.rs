@@ -1,7 +1,7 @@
 //! `PartitionWorker`: the actor that runs one stage over one Kafka partition, in offset order.
 //!
-//! It owns the per-record contract every stage shares: process, publish, retry transient failures
-//! with backoff, dead-letter what cannot succeed, and only then mark the offset processed. A panic in
+//! It owns the per-record contract every stage shares: process, retry transient failures with
+//! backoff, dead-letter what cannot succeed, publish, and only then mark the offset processed. A panic in
 //! stage logic kills the actor with its mailbox; nothing is lost because offsets were never marked
 //! for the queued records, and the stage supervisor rewinds the partition to the first unprocessed one.
 
@@ -69,8 +69,8 @@ impl PartitionProgress {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    pub fn forwarded(&self) {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    pub fn forwarded(&self, count: usize) {
+        self.in_flight.fetch_add(count, Ordering::AcqRel);
     }
 
     /// Forgets in-flight records, used when a worker died with them in its mailbox.
@@ -88,8 +88,8 @@ impl PartitionProgress {
 }
 
 pub enum PartitionMsg {
-    /// Process this record (records arrive in offset order).
-    Record(Record),
+    /// Process these consecutive records of the partition (batches arrive in offset order).
+    Records(Vec<Record>),
     /// Reply once every record queued before this message is processed.
     Drain(RpcReplyPort<()>),
 }
@@ -127,7 +127,7 @@ impl Actor for PartitionWorker {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            PartitionMsg::Record(record) => handle_record(state, record).await,
+            PartitionMsg::Records(records) => handle_batch(state, records).await,
             PartitionMsg::Drain(reply) => {
                 let _ = reply.send(());
                 Ok(())
@@ -136,46 +136,58 @@ impl Actor for PartitionWorker {
     }
 }
 
-async fn handle_record(state: &PartitionArgs, record: Record) -> Result<(), ActorProcessingErr> {
-    // After a rewind the consumer may hand us records a predecessor already finished.
-    if state.progress.last_processed().is_some_and(|done| record.offset <= done) {
-        state.progress.finished(None);
-        return Ok(());
-    }
+/// Runs the stage over a batch of consecutive records, then publishes everything they produced with
+/// one wait for the broker's acks, and only then marks their offsets processed. Batches form on
+/// their own under load (the consumer hands over what it has), so a quiet partition pays one
+/// round trip per record and a busy one shares it.
+async fn handle_batch(state: &PartitionArgs, records: Vec<Record>) -> Result<(), ActorProcessingErr> {
     let stage = state.stage.name();
     let started = Instant::now();
-    let outcome = match process_with_retries(state, &record).await {
-        Ok(()) => "ok",
-        Err((error, attempts)) => {
-            tracing::warn!(stage, partition = record.partition, offset = record.offset, %error, "dead-lettering record");
-            publish_dead_letter(state, &record, &error, attempts).await?;
-            metrics::counter!("speedlead_dlq_records_total", "stage" => stage, "reason" => error.reason())
-                .increment(1);
-            "dead_lettered"
+    let mut outputs = Vec::new();
+    let mut finished = Vec::with_capacity(records.len());
+    for record in &records {
+        // After a rewind the consumer may hand us records a predecessor already finished.
+        if state.progress.last_processed().is_some_and(|done| record.offset <= done) {
+            state.progress.finished(None);
+            continue;
         }
-    };
-    metrics::histogram!("speedlead_stage_processing_seconds", "stage" => stage)
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("speedlead_stage_records_total", "stage" => stage, "outcome" => outcome).increment(1);
-    state.offsets.processed(&record.topic, record.partition, record.offset);
-    state.progress.finished(Some(record.offset));
+        let outcome = match process_with_retries(state, record).await {
+            Ok(produced) => {
+                outputs.extend(produced);
+                "ok"
+            }
+            Err((error, attempts)) => {
+                tracing::warn!(stage, partition = record.partition, offset = record.offset, %error, "dead-lettering record");
+                metrics::counter!("speedlead_dlq_records_total", "stage" => stage, "reason" => error.reason())
+                    .increment(1);
+                outputs.push(dead_letter(stage, record, &error, attempts));
+                "dead_lettered"
+            }
+        };
+        finished.push((record, outcome));
+    }
+    publish_until_acknowledged(state, outputs).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    for (record, outcome) in finished {
+        metrics::histogram!("speedlead_stage_processing_seconds", "stage" => stage).record(elapsed);
+        metrics::counter!("speedlead_stage_records_total", "stage" => stage, "outcome" => outcome)
+            .increment(1);
+        state.offsets.processed(&record.topic, record.partition, record.offset);
+        state.progress.finished(Some(record.offset));
+    }
     Ok(())
 }
 
-/// Runs the stage and publishes its output, retrying transient failures. Returns the final error and
-/// the number of attempts made when the record must be dead-lettered.
-async fn process_with_retries(state: &PartitionArgs, record: &Record) -> Result<(), (StageError, u32)> {
+/// Runs the stage on one record, retrying transient failures with backoff. Returns the final error
+/// and the number of attempts made when the record must be dead-lettered.
+async fn process_with_retries(
+    state: &PartitionArgs,
+    record: &Record,
+) -> Result<Vec<Outbound>, (StageError, u32)> {
     let mut attempt = 1;
     loop {
-        let result = match state.stage.process(record).await {
-            Ok(outputs) if outputs.is_empty() => Ok(()),
-            Ok(outputs) => {
-                state.publisher.publish(outputs).await.map_err(|e| StageError::Transient(e.to_string()))
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => return Ok(()),
+        match state.stage.process(record).await {
+            Ok(outputs) => return Ok(outputs),
             Err(e @ StageError::Invalid(_)) => return Err((e, attempt)),
             Err(e) if attempt >= state.retry.max_attempts => return Err((e, attempt)),
             Err(e) => {
@@ -189,22 +201,21 @@ async fn process_with_retries(state: &PartitionArgs, record: &Record) -> Result<
     }
 }
 
-/// Publishes the dead letter, retrying without limit: moving past a record whose dead letter was not
-/// written would lose it. A partition stuck here shows up as consumer lag.
-async fn publish_dead_letter(
-    state: &PartitionArgs,
-    record: &Record,
-    error: &StageError,
-    attempts: u32,
-) -> Result<(), ActorProcessingErr> {
-    let message = dead_letter(state.stage.name(), record, error, attempts);
+/// Publishes until the broker acknowledges, without limit. A failed publish is never the records'
+/// fault (the broker is unreachable), so they are not dead-lettered for it, and moving past them
+/// unpublished would lose them: the partition waits instead, which shows up as consumer lag.
+/// Republishing is harmless: message ids are derived from their input.
+async fn publish_until_acknowledged(state: &PartitionArgs, outputs: Vec<Outbound>) {
+    if outputs.is_empty() {
+        return;
+    }
     let mut attempt = 1;
-    while let Err(e) = state.publisher.publish(vec![message.clone()]).await {
-        tracing::error!(error = %e, attempt, "dead letter not written yet; retrying");
+    while let Err(e) = state.publisher.publish(outputs.clone()).await {
+        tracing::error!(stage = state.stage.name(), error = %e, attempt, "publish failed; retrying");
+        metrics::counter!("speedlead_publish_retries_total", "stage" => state.stage.name()).increment(1);
         tokio::time::sleep(state.retry.backoff(attempt)).await;
         attempt += 1;
     }
-    Ok(())
 }
 
 /// The `leads.dlq` message for a record a stage gave up on: reason, detail and the original bytes.

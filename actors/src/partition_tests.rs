@@ -1,3 +1,4 @@
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -6,7 +7,9 @@ use speedlead_topics::{event_type, Contact, DeadLetter, Topic};
 use super::*;
 use crate::codec::parse_envelope;
 use crate::intake::IntakeStage;
-use crate::testkit::{envelope_record, inbound, record, routing, RecordingOffsets, RecordingPublisher};
+use crate::testkit::{
+    envelope_record, inbound, record, routing, FlakyStage, RecordingOffsets, RecordingPublisher,
+};
 
 struct Fixture {
     worker: ActorRef<PartitionMsg>,
@@ -32,8 +35,12 @@ async fn spawn(stage: Arc<dyn Stage>, retry: RetryPolicy) -> Fixture {
 
 impl Fixture {
     fn send(&self, record: Record) {
-        self.progress.forwarded();
-        self.worker.cast(PartitionMsg::Record(record)).unwrap();
+        self.send_batch(vec![record]);
+    }
+
+    fn send_batch(&self, records: Vec<Record>) {
+        self.progress.forwarded(records.len());
+        self.worker.cast(PartitionMsg::Records(records)).unwrap();
     }
 
     async fn drain(&self) {
@@ -118,15 +125,42 @@ async fn transient_failures_are_retried_with_backoff() {
 #[tokio::test(start_paused = true)]
 async fn exhausted_retries_dead_letter_the_record() {
     let retry = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
-    let f = spawn(Arc::new(IntakeStage::new(routing())), retry).await;
-    f.publisher.fail_next(3);
+    let f = spawn(Arc::new(FlakyStage { failures_left: AtomicU32::new(3) }), retry).await;
     f.send(valid(5, 0));
+    f.send(valid(6, 1));
     f.drain().await;
     let dlq = dead_letters(&f.publisher);
     assert_eq!(dlq.len(), 1);
-    assert_eq!((dlq[0].reason.as_str(), dlq[0].attempts), ("retries_exhausted", 3));
-    assert!(f.publisher.sent_to(Topic::Qualified).is_empty());
-    assert_eq!(*f.offsets.processed.lock().unwrap(), vec![5]);
+    assert_eq!((dlq[0].reason.as_str(), dlq[0].attempts, dlq[0].offset), ("retries_exhausted", 3, 5));
+    assert_eq!(
+        f.publisher.sent_to(Topic::Qualified).iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
+        ["6"]
+    );
+    assert_eq!(*f.offsets.processed.lock().unwrap(), vec![5, 6]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_broker_stalls_the_partition_instead_of_dead_lettering() {
+    let retry = RetryPolicy { max_attempts: 2, ..RetryPolicy::default() };
+    let f = spawn(Arc::new(IntakeStage::new(routing())), retry).await;
+    f.publisher.fail_next(10);
+    f.send(valid(0, 0));
+    f.drain().await;
+    assert!(dead_letters(&f.publisher).is_empty());
+    assert_eq!(f.publisher.sent_to(Topic::Qualified).len(), 1);
+    assert_eq!(*f.offsets.processed.lock().unwrap(), vec![0]);
+}
+
+#[tokio::test]
+async fn a_batch_is_published_with_one_wait_in_order() {
+    let f = spawn(Arc::new(FlakyStage { failures_left: AtomicU32::new(0) }), RetryPolicy::default()).await;
+    f.send_batch((0..5).map(|o| record(o, b"x")).collect());
+    f.drain().await;
+    assert_eq!(f.publisher.calls(), 1);
+    let keys: Vec<_> = f.publisher.sent_to(Topic::Qualified).into_iter().map(|m| m.key).collect();
+    assert_eq!(keys, ["0", "1", "2", "3", "4"]);
+    assert_eq!(*f.offsets.processed.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+    assert_eq!(f.progress.in_flight(), 0);
 }
 
 #[tokio::test]

@@ -71,9 +71,9 @@ impl Fixture {
 
 fn send(worker: &ActorRef<PartitionMsg>, progress: &PartitionProgress, offsets: std::ops::Range<i64>) {
     for o in offsets {
-        progress.forwarded();
+        progress.forwarded(1);
         // A dead worker refuses the message, as the real consumer sees it.
-        let _ = worker.cast(PartitionMsg::Record(record(o, b"x")));
+        let _ = worker.cast(PartitionMsg::Records(vec![record(o, b"x")]));
     }
 }
 

@@ -14,9 +14,15 @@ use crate::rules::{Routing, RoutingConfig};
 pub struct RecordingPublisher {
     sent: Mutex<Vec<Outbound>>,
     failures_left: AtomicU32,
+    calls: AtomicU32,
 }
 
 impl RecordingPublisher {
+    /// Successful publish calls.
+    pub fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
     pub fn fail_next(&self, n: u32) {
         self.failures_left.store(n, Ordering::SeqCst);
     }
@@ -34,6 +40,7 @@ impl Publisher for RecordingPublisher {
         if failing.is_ok() {
             return Err(PublishError("broker unavailable (test)".into()));
         }
+        self.calls.fetch_add(1, Ordering::SeqCst);
         self.sent.lock().unwrap().extend(messages);
         Ok(())
     }
@@ -58,6 +65,25 @@ pub struct RecordingRestarter {
 impl PartitionRestarter for RecordingRestarter {
     fn restart(&self, partition: i32) {
         self.restarts.lock().unwrap().push(partition);
+    }
+}
+
+/// A stage that fails transiently `failures` times, then echoes each record's offset as the key.
+pub struct FlakyStage {
+    pub failures_left: AtomicU32,
+}
+
+#[async_trait]
+impl crate::stage::Stage for FlakyStage {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+
+    async fn process(&self, record: &Record) -> Result<Vec<Outbound>, crate::stage::StageError> {
+        if self.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(crate::stage::StageError::Transient("store unavailable (test)".into()));
+        }
+        Ok(vec![Outbound { topic: Topic::Qualified, key: record.offset.to_string(), payload: vec![] }])
     }
 }
 

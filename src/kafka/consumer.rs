@@ -10,7 +10,8 @@
 //! between two polls, so no record fetched before the seek can reach the fresh actor; seeking
 //! also purges what librdkafka had pre-fetched for the partition.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,7 +20,8 @@ use std::time::Duration;
 use dashmap::DashMap;
 use ractor::ActorRef;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::Message;
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use speedlead_actors::partition::{PartitionMsg, PartitionProgress};
 use speedlead_actors::ports::{OffsetTracker, PartitionRestarter, Record};
@@ -31,6 +33,8 @@ use crate::error::Error;
 /// How long one poll may block; bounds how quickly restarts and shutdown are noticed.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most records handed over in one go; bounds the work one publish round trip waits for.
+const MAX_BATCH: usize = 256;
 
 pub struct StageConsumerConfig {
     pub stage: &'static str,
@@ -47,6 +51,8 @@ struct Slot {
     /// First offset forwarded since assignment: where to rewind to if nothing was processed yet.
     first_forwarded: Option<i64>,
     paused: bool,
+    /// Rebalance generation that created this slot.
+    generation: u64,
 }
 
 struct StageContext {
@@ -58,6 +64,8 @@ struct StageContext {
     drain_timeout: Duration,
     offsets: Arc<PendingOffsets>,
     joined: Arc<AtomicBool>,
+    /// Bumped on every assignment, so records fetched before it can be told apart.
+    generation: AtomicU64,
 }
 
 impl ClientContext for StageContext {}
@@ -80,6 +88,7 @@ impl ConsumerContext for StageContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 let partitions = partitions_of(list, &self.topic);
                 tracing::info!(stage = self.stage, ?partitions, "partitions assigned");
                 for partition in partitions {
@@ -101,7 +110,9 @@ impl StageContext {
     fn start_partition(&self, partition: i32) -> Result<(), Error> {
         let progress = Arc::new(PartitionProgress::default());
         let worker = self.spawn_worker(partition, progress.clone())?;
-        self.slots.insert(partition, Slot { worker, progress, first_forwarded: None, paused: false });
+        let generation = self.generation.load(Ordering::Acquire);
+        self.slots
+            .insert(partition, Slot { worker, progress, first_forwarded: None, paused: false, generation });
         Ok(())
     }
 
@@ -134,6 +145,17 @@ impl StageContext {
         if let Err(e) = self.runtime.block_on(call) {
             tracing::error!(stage = self.stage, error = %e, "draining revoked partitions failed");
         }
+    }
+}
+
+fn record_of(message: &BorrowedMessage<'_>) -> Record {
+    Record {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+        timestamp_ms: message.timestamp().to_millis(),
     }
 }
 
@@ -229,6 +251,7 @@ impl StageConsumer {
             drain_timeout: config.drain_timeout,
             offsets,
             joined: joined.clone(),
+            generation: AtomicU64::new(0),
         };
         let consumer: BaseConsumer<StageContext> = config.client.create_with_context(context)?;
         consumer.subscribe(&[&config.topic])?;
@@ -286,14 +309,8 @@ impl Feeder {
             }
             self.resume_drained();
             store_pending(&self.consumer, &ctx.topic, &ctx.offsets);
-            match self.consumer.poll(POLL_INTERVAL) {
-                Some(Ok(message)) => self.forward(&message),
-                Some(Err(e)) => {
-                    metrics::counter!("speedlead_consumer_errors_total", "stage" => ctx.stage).increment(1);
-                    tracing::warn!(stage = ctx.stage, error = %e, "consumer error");
-                }
-                None => {}
-            }
+            let Some(first) = self.consumer.poll(POLL_INTERVAL) else { continue };
+            self.forward_available(first);
         }
         // Shutdown: let the actors finish, commit, leave the group.
         let partitions: Vec<i32> = ctx.slots.iter().map(|s| *s.key()).collect();
@@ -303,25 +320,50 @@ impl Feeder {
         self.consumer.unsubscribe();
     }
 
-    fn forward(&self, message: &rdkafka::message::BorrowedMessage<'_>) {
+    /// Hands `first` and whatever else is already fetched (up to [`MAX_BATCH`]) to the partition
+    /// actors, one batch per partition, so a busy partition shares one publish round trip across its
+    /// batch while a quiet one still gets each record at once.
+    fn forward_available(&self, first: KafkaResult<BorrowedMessage<'_>>) {
         let ctx = self.consumer.context();
-        let partition = message.partition();
+        let generation = ctx.generation.load(Ordering::Acquire);
+        let mut batches: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+        let mut next = Some(first);
+        let mut collected = 0;
+        while let Some(result) = next.take() {
+            match result {
+                Ok(message) => {
+                    batches.entry(message.partition()).or_default().push(record_of(&message));
+                    collected += 1;
+                }
+                Err(e) => {
+                    metrics::counter!("speedlead_consumer_errors_total", "stage" => ctx.stage).increment(1);
+                    tracing::warn!(stage = ctx.stage, error = %e, "consumer error");
+                }
+            }
+            if collected < MAX_BATCH {
+                next = self.consumer.poll(Duration::ZERO);
+            }
+        }
+        for (partition, records) in batches {
+            self.forward(partition, records, generation);
+        }
+    }
+
+    fn forward(&self, partition: i32, records: Vec<Record>, generation: u64) {
+        let ctx = self.consumer.context();
         let Some(mut slot) = ctx.slots.get_mut(&partition) else {
-            tracing::warn!(stage = ctx.stage, partition, "record for a partition without an actor");
+            // Revoked while we collected: the new owner reads these from the committed offset.
             return;
         };
-        let record = Record {
-            topic: message.topic().to_string(),
-            partition,
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().map(<[u8]>::to_vec),
-            timestamp_ms: message.timestamp().to_millis(),
-        };
-        slot.first_forwarded.get_or_insert(record.offset);
-        slot.progress.forwarded();
-        // A dead actor refuses the record; the partition is rewound when it is restarted.
-        let _ = slot.worker.cast(PartitionMsg::Record(record));
+        if slot.generation > generation {
+            // Reassigned while we collected: fetching restarted from the committed offset, so these
+            // records come again, in order.
+            return;
+        }
+        slot.first_forwarded.get_or_insert(records[0].offset);
+        slot.progress.forwarded(records.len());
+        // A dead actor refuses the records; the partition is rewound when it is restarted.
+        let _ = slot.worker.cast(PartitionMsg::Records(records));
         if !slot.paused && slot.progress.in_flight() >= self.max_in_flight {
             slot.paused = self.set_paused(partition, true);
         }

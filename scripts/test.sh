@@ -2,106 +2,13 @@
 # Runs speedlead's whole test suite against a real Kafka-protocol broker (tansu) and a real Redis.
 #
 # Installs what is missing (tansu 0.6.0 via cargo, redis-server from Debian packages), starts both on
-# free loopback ports, exports their addresses, runs the tests, and stops both again, also on
-# failure. The addresses are exported as SL_TEST_BROKERS and SL_TEST_REDIS (not SPEEDLEAD_*, which
-# speedlead reads as configuration). Extra arguments go to `cargo test` (e.g. `scripts/test.sh -- pipeline`).
+# free loopback ports, exports their addresses as SL_TEST_BROKERS and SL_TEST_REDIS (not SPEEDLEAD_*,
+# which speedlead reads as configuration), runs the tests, and stops both again, also on failure.
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test pipeline`).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-RUN_DIR="$ROOT/.test-run"
-TANSU_VERSION=0.6.0
-export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/lib/infra.sh
 
-log() { printf '[test.sh] %s\n' "$*" >&2; }
-
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-ensure_tansu() {
-  if command -v tansu >/dev/null 2>&1 && tansu --version 2>/dev/null | grep -q "tansu $TANSU_VERSION"; then
-    return
-  fi
-  log "installing tansu $TANSU_VERSION (first time only; takes 10-15 minutes)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore
-}
-
-ensure_redis() {
-  if command -v redis-server >/dev/null 2>&1; then
-    return
-  fi
-  log "installing redis-server from Debian packages"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
-}
-
-port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
-    if ! port_in_use "$port"; then
-      echo "$port"
-      return
-    fi
-  done
-  log "no free port found"
-  exit 1
-}
-
-wait_for_port() {
-  local port=$1 name=$2 logfile=$3
-  for _ in $(seq 1 200); do
-    if port_in_use "$port"; then return; fi
-    sleep 0.05
-  done
-  log "$name did not start listening on $port; its log:"
-  cat "$logfile" >&2 || true
-  exit 1
-}
-
-PIDS=()
-cleanup() {
-  local status=$?
-  for pid in "${PIDS[@]}"; do
-    kill -CONT "$pid" 2>/dev/null || true
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  exit "$status"
-}
-trap cleanup EXIT INT TERM
-
-ensure_tansu
-ensure_redis
-
-rm -rf "$RUN_DIR"
-mkdir -p "$RUN_DIR/redis"
-
-KAFKA_PORT=$(free_port)
-tansu broker \
-  --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-  --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-  --storage-engine memory://tansu/ >"$RUN_DIR/tansu.log" 2>&1 &
-PIDS+=($!)
-
-REDIS_PORT=$(free_port)
-while [ "$REDIS_PORT" = "$KAFKA_PORT" ]; do REDIS_PORT=$(free_port); done
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly yes \
-  --dir "$RUN_DIR/redis" --daemonize no >"$RUN_DIR/redis.log" 2>&1 &
-PIDS+=($!)
-
-wait_for_port "$KAFKA_PORT" tansu "$RUN_DIR/tansu.log"
-wait_for_port "$REDIS_PORT" redis "$RUN_DIR/redis.log"
-
-export SL_TEST_BROKERS="127.0.0.1:$KAFKA_PORT"
-export SL_TEST_REDIS="redis://127.0.0.1:$REDIS_PORT"
-log "tansu on $SL_TEST_BROKERS, redis on $SL_TEST_REDIS"
-
+start_infra "$(pwd)/.test-run"
 cargo test --workspace --features speedlead/integration "$@"

@@ -160,8 +160,8 @@ impl BenchReport {
         };
         println!("{:<34} {:>7} {:>8} {:>8} {:>8} {:>8}", "segment (ms)", "n", "p50", "p95", "p99", "max");
         row("baseline: broker round trip", &self.broker_round_trip);
-        row("inbound → qualified (1 stage)", &self.to_qualified);
-        row("inbound → assigned (2 stages)", &self.to_assigned);
+        row("inbound -> qualified (1 stage)", &self.to_qualified);
+        row("inbound -> assigned (2 stages)", &self.to_assigned);
         let base = self.broker_round_trip.value_at_quantile(0.5).max(1) as f64;
         println!(
             "ratio to baseline p50: 1 stage {:.2}x, 2 stages {:.2}x",

@@ -99,6 +99,11 @@ impl Pipeline {
         self.consumers.iter().all(StageConsumer::joined)
     }
 
+    /// Partitions this instance owns, over all stages.
+    pub fn assigned_partitions(&self) -> usize {
+        self.consumers.iter().map(StageConsumer::assigned_partitions).sum()
+    }
+
     /// Waits until every stage consumer joined its group, up to `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -60,7 +60,7 @@ struct StageContext {
     topic: String,
     supervisor: ActorRef<StageMsg>,
     runtime: Handle,
-    slots: DashMap<i32, Slot>,
+    slots: Arc<DashMap<i32, Slot>>,
     drain_timeout: Duration,
     offsets: Arc<PendingOffsets>,
     joined: Arc<AtomicBool>,
@@ -230,6 +230,7 @@ pub struct StageConsumer {
     thread: Option<JoinHandle<()>>,
     shutdown: Arc<AtomicBool>,
     joined: Arc<AtomicBool>,
+    slots: Arc<DashMap<i32, Slot>>,
 }
 
 impl StageConsumer {
@@ -242,12 +243,13 @@ impl StageConsumer {
         offsets: Arc<PendingOffsets>,
     ) -> Result<Self, Error> {
         let joined = Arc::new(AtomicBool::new(false));
+        let slots = Arc::new(DashMap::new());
         let context = StageContext {
             stage: config.stage,
             topic: config.topic.clone(),
             supervisor,
             runtime: Handle::current(),
-            slots: DashMap::new(),
+            slots: slots.clone(),
             drain_timeout: config.drain_timeout,
             offsets,
             joined: joined.clone(),
@@ -265,12 +267,17 @@ impl StageConsumer {
         let thread = std::thread::Builder::new()
             .name(format!("consumer-{}", config.stage))
             .spawn(move || feeder.run())?;
-        Ok(StageConsumer { stage: config.stage, thread: Some(thread), shutdown, joined })
+        Ok(StageConsumer { stage: config.stage, thread: Some(thread), shutdown, joined, slots })
     }
 
     /// True once the consumer has joined its group and received an assignment (possibly empty).
     pub fn joined(&self) -> bool {
         self.joined.load(Ordering::Acquire)
+    }
+
+    /// How many partitions this member currently owns.
+    pub fn assigned_partitions(&self) -> usize {
+        self.slots.len()
     }
 
     /// Drains every partition actor, commits, and leaves the group.

@@ -10,5 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/infra.sh
 
-start_infra "$(pwd)/.test-run"
-cargo test --workspace --features speedlead/integration "$@"
+RUN_DIR="$(pwd)/.test-run"
+start_infra "$RUN_DIR"
+status=0
+cargo test --workspace --features speedlead/integration "$@" 2>&1 | tee "$RUN_DIR/cargo-test.log" || status=$?
+
+# One closing line over every test binary (cargo prints one result line per binary, the last of them
+# usually for a crate's zero doc-tests).
+count() { grep '^test result:' "$RUN_DIR/cargo-test.log" | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
+echo "total: $(count passed) passed, $(count failed) failed"
+exit "$status"

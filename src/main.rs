@@ -163,8 +163,8 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
     tracing::info!("ready");
 
     let failed = tokio::select! {
-        _ = shutdown_signal() => false,
-        _ = pipeline.failed() => true,
+        _ = shutdown_signal() => None,
+        reason = pipeline.failed() => Some(reason),
     };
     ready.store(false, Ordering::Release);
     tracing::info!("shutting down: finishing in-flight leads and committing offsets");
@@ -172,10 +172,8 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
     let _ = stop_http.send(());
     let _ = server.await;
     drop(infra);
-    if failed {
-        return Err(Error::Actor(
-            "a stage supervisor failed; restart to resume from committed offsets".into(),
-        ));
+    if let Some(reason) = failed {
+        return Err(Error::Actor(format!("{reason}; restart to resume from committed offsets")));
     }
     Ok(())
 }

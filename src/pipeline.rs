@@ -33,6 +33,7 @@ pub struct StageWrappers {
 pub struct Pipeline {
     root: ActorRef<RootMsg>,
     root_done: JoinHandle<()>,
+    consumer_failures: tokio::sync::mpsc::UnboundedReceiver<String>,
     consumers: Vec<StageConsumer>,
     publisher: KafkaPublisher,
 }
@@ -63,6 +64,7 @@ impl Pipeline {
             ),
         ];
 
+        let (failures, consumer_failures) = tokio::sync::mpsc::unbounded_channel();
         let mut consumers = Vec::new();
         for (stage, input) in stages {
             let name = stage.name();
@@ -88,10 +90,11 @@ impl Pipeline {
                 client: client::consumer(&settings.kafka, brokers, &group),
                 drain_timeout: Duration::from_millis(settings.pipeline.drain_timeout_ms),
                 max_in_flight: settings.pipeline.max_in_flight_per_partition,
+                failures: failures.clone(),
             };
             consumers.push(StageConsumer::start(config, supervisor, restart_rx, offsets)?);
         }
-        Ok(Pipeline { root, root_done, consumers, publisher })
+        Ok(Pipeline { root, root_done, consumer_failures, consumers, publisher })
     }
 
     /// True once every stage consumer has joined its group.
@@ -116,10 +119,14 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Resolves if the actor system stopped on its own (a stage supervisor failed): the process
+    /// Resolves, with the reason, if the pipeline broke beyond what it repairs itself (a stage
+    /// supervisor failed, e.g. on a fatal producer error, or a consumer thread died): the process
     /// should exit and restart from committed offsets.
-    pub async fn failed(&mut self) {
-        let _ = (&mut self.root_done).await;
+    pub async fn failed(&mut self) -> String {
+        tokio::select! {
+            _ = &mut self.root_done => "the actor system stopped (a stage supervisor failed)".to_string(),
+            Some(reason) = self.consumer_failures.recv() => reason,
+        }
     }
 
     /// Finishes in-flight leads, commits offsets, leaves the groups and stops the actors.

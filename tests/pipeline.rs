@@ -132,6 +132,71 @@ async fn panicking_stage_actors_lose_no_lead_and_keep_order() {
     );
 }
 
+/// Panics on every record whose payload mentions `needle`, as a stage bug triggered by one lead's
+/// data would, on every redelivery.
+struct AlwaysPanicsOn {
+    inner: Arc<dyn Stage>,
+    needle: String,
+}
+
+#[async_trait]
+impl Stage for AlwaysPanicsOn {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
+        let payload = String::from_utf8_lossy(record.payload.as_deref().unwrap_or_default());
+        if payload.contains(&self.needle) {
+            panic!("injected bug: cannot route {}", self.needle);
+        }
+        self.inner.process(record).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_that_always_crashes_its_stage_is_dead_lettered_and_the_rest_flow() {
+    let settings = isolated_settings();
+    create_test_topics(&settings).await;
+    let needle = "poison.pill@example.com".to_string();
+    let router: speedlead::pipeline::StageWrapper = {
+        let needle = needle.clone();
+        Box::new(move |inner| Arc::new(AlwaysPanicsOn { inner, needle: needle.clone() }) as Arc<dyn Stage>)
+    };
+    let pipeline = start(&settings, StageWrappers { intake: None, router: Some(router) }).await;
+    let mut reader = OutputReader::new(&settings);
+    let mut publisher = LeadPublisher::new(&settings);
+    let mut leads = leads_from_people(6, 10, 4);
+    let mut poison = leads.remove(15);
+    poison.contact.email = Some(needle.clone());
+    let (poison_key, envelope) = speedlead::sample::captured(poison);
+    for (i, lead) in leads.into_iter().enumerate() {
+        if i == 12 {
+            publisher.send_raw(&poison_key, serde_json::to_vec(&envelope).unwrap()).await;
+        }
+        publisher.send(lead).await;
+    }
+    reader.read_all_assigned(&publisher.sent, WAIT).await;
+    reader.read_until(WAIT, |o| !o.dead_letters.is_empty()).await;
+    pipeline.shutdown().await;
+
+    let observed = &reader.observed;
+    observed.assert_all_assigned_once(&publisher.sent);
+    observed.assert_per_key_order(&publisher.sent);
+    assert_eq!(observed.dead_letters.len(), 1, "{:?}", observed.dead_letters);
+    let letter = &observed.dead_letters[0];
+    assert_eq!((letter.stage.as_str(), letter.reason.as_str()), ("router", "stage_crashed"));
+    assert!(
+        observed.assignments.iter().all(|a| a.lead_id != envelope.correlation_id),
+        "the poison lead was not assigned"
+    );
+    let original = base64::engine::general_purpose::STANDARD.decode(&letter.original_base64).unwrap();
+    assert!(
+        String::from_utf8(original).unwrap().contains(&needle),
+        "the dead letter carries the qualified lead"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_leads_are_dead_lettered_and_their_partition_moves_on() {
     let settings = isolated_settings();

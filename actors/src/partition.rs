@@ -14,7 +14,7 @@ use chrono::Utc;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use speedlead_topics::{derived_id, event_type, DeadLetter, Envelope, Topic};
 
-use crate::ports::{OffsetTracker, Outbound, Publisher, Record};
+use crate::ports::{Fatal, OffsetTracker, Outbound, Publisher, Record};
 use crate::stage::{Stage, StageError};
 
 /// Backoff between attempts of one record.
@@ -49,11 +49,22 @@ impl RetryPolicy {
 pub struct PartitionProgress {
     last_processed: AtomicI64,
     in_flight: AtomicUsize,
+    /// Offset the stage is working on now: after a crash, the record that crashed it.
+    current: AtomicI64,
+    /// A record that crashed the stage too often: the next worker dead-letters it unprocessed.
+    poison: AtomicI64,
 }
+
+const NONE: i64 = -1;
 
 impl Default for PartitionProgress {
     fn default() -> Self {
-        PartitionProgress { last_processed: AtomicI64::new(-1), in_flight: AtomicUsize::new(0) }
+        PartitionProgress {
+            last_processed: AtomicI64::new(NONE),
+            in_flight: AtomicUsize::new(0),
+            current: AtomicI64::new(NONE),
+            poison: AtomicI64::new(NONE),
+        }
     }
 }
 
@@ -71,6 +82,21 @@ impl PartitionProgress {
 
     pub fn forwarded(&self, count: usize) {
         self.in_flight.fetch_add(count, Ordering::AcqRel);
+    }
+
+    /// The record the stage was processing, if any; after a crash, the one that crashed it.
+    pub fn current(&self) -> Option<i64> {
+        Some(self.current.load(Ordering::Acquire)).filter(|o| *o >= 0)
+    }
+
+    /// Tells the next worker to dead-letter the record at `offset` instead of running the stage on
+    /// it again, because it crashed the stage repeatedly.
+    pub fn mark_poison(&self, offset: i64) {
+        self.poison.store(offset, Ordering::Release);
+    }
+
+    fn take_poison(&self, offset: i64) -> bool {
+        self.poison.compare_exchange(offset, NONE, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
     /// Forgets in-flight records, used when a worker died with them in its mailbox.
@@ -151,6 +177,23 @@ async fn handle_batch(state: &PartitionArgs, records: Vec<Record>) -> Result<(),
             state.progress.finished(None);
             continue;
         }
+        if state.progress.take_poison(record.offset) {
+            let error = StageError::Crashed(format!(
+                "the {stage} stage crashed repeatedly on this record; see the logs for the panic"
+            ));
+            tracing::error!(
+                stage,
+                partition = record.partition,
+                offset = record.offset,
+                "dead-lettering a record that keeps crashing the stage"
+            );
+            metrics::counter!("speedlead_dlq_records_total", "stage" => stage, "reason" => error.reason())
+                .increment(1);
+            outputs.push(dead_letter(stage, record, &error, 0));
+            finished.push((record, "dead_lettered"));
+            continue;
+        }
+        state.progress.current.store(record.offset, Ordering::Release);
         let outcome = match process_with_retries(state, record).await {
             Ok(produced) => {
                 outputs.extend(produced);
@@ -166,7 +209,8 @@ async fn handle_batch(state: &PartitionArgs, records: Vec<Record>) -> Result<(),
         };
         finished.push((record, outcome));
     }
-    publish_until_acknowledged(state, outputs).await;
+    state.progress.current.store(NONE, Ordering::Release);
+    publish_until_acknowledged(state, outputs).await?;
     let elapsed = started.elapsed().as_secs_f64();
     for (record, outcome) in finished {
         metrics::histogram!("speedlead_stage_processing_seconds", "stage" => stage).record(elapsed);
@@ -205,17 +249,21 @@ async fn process_with_retries(
 /// fault (the broker is unreachable), so they are not dead-lettered for it, and moving past them
 /// unpublished would lose them: the partition waits instead, which shows up as consumer lag.
 /// Republishing is harmless: message ids are derived from their input.
-async fn publish_until_acknowledged(state: &PartitionArgs, outputs: Vec<Outbound>) {
+async fn publish_until_acknowledged(state: &PartitionArgs, outputs: Vec<Outbound>) -> Result<(), Fatal> {
     if outputs.is_empty() {
-        return;
+        return Ok(());
     }
     let mut attempt = 1;
     while let Err(e) = state.publisher.publish(outputs.clone()).await {
+        if e.fatal {
+            return Err(Fatal(e.message));
+        }
         tracing::error!(stage = state.stage.name(), error = %e, attempt, "publish failed; retrying");
         metrics::counter!("speedlead_publish_retries_total", "stage" => state.stage.name()).increment(1);
         tokio::time::sleep(state.retry.backoff(attempt)).await;
         attempt += 1;
     }
+    Ok(())
 }
 
 /// The `leads.dlq` message for a record a stage gave up on: reason, detail and the original bytes.

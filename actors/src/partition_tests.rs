@@ -164,6 +164,25 @@ async fn a_batch_is_published_with_one_wait_in_order() {
 }
 
 #[tokio::test]
+async fn a_record_marked_poison_is_dead_lettered_without_running_the_stage() {
+    let f = spawn(Arc::new(FlakyStage { failures_left: AtomicU32::new(0) }), RetryPolicy::default()).await;
+    f.progress.mark_poison(5);
+    f.send_batch(vec![record(5, b"poison"), record(6, b"fine")]);
+    f.drain().await;
+    let dlq = dead_letters(&f.publisher);
+    assert_eq!(dlq.len(), 1);
+    assert_eq!((dlq[0].reason.as_str(), dlq[0].offset), ("stage_crashed", 5));
+    assert!(dlq[0].detail.contains("flaky stage crashed repeatedly"), "{}", dlq[0].detail);
+    assert_eq!(
+        f.publisher.sent_to(Topic::Qualified).iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
+        ["6"]
+    );
+    assert_eq!(*f.offsets.processed.lock().unwrap(), vec![5, 6]);
+    // The mark is used up: a later delivery of offset 5 (after a rewind) is not dead-lettered again.
+    assert!(!f.progress.take_poison(5));
+}
+
+#[tokio::test]
 async fn records_a_predecessor_finished_are_skipped_after_a_rewind() {
     let f = spawn(Arc::new(IntakeStage::new(routing())), RetryPolicy::default()).await;
     f.progress.finished(Some(3));

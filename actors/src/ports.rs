@@ -37,8 +37,25 @@ pub struct Outbound {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("publish failed: {0}")]
-pub struct PublishError(pub String);
+#[error("publish failed: {message}")]
+pub struct PublishError {
+    pub message: String,
+    /// The client cannot recover (e.g. a fatal idempotent-producer error): retrying is pointless and
+    /// the process must restart.
+    pub fatal: bool,
+}
+
+impl PublishError {
+    pub fn retriable(message: impl Into<String>) -> Self {
+        PublishError { message: message.into(), fatal: false }
+    }
+}
+
+/// An actor failure no restart of the actor can cure; its supervisor escalates it so the process
+/// exits and restarts from committed offsets.
+#[derive(Debug, thiserror::Error)]
+#[error("fatal: {0}")]
+pub struct Fatal(pub String);
 
 /// Publishes messages durably.
 #[async_trait]

@@ -18,6 +18,9 @@ pub enum StageError {
     /// Something outside the record failed (store, broker). Retried with backoff, then dead-lettered.
     #[error("transient: {0}")]
     Transient(String),
+    /// The stage panicked on this record again and again (the supervisor restarted it each time).
+    #[error("crashed: {0}")]
+    Crashed(String),
 }
 
 impl StageError {
@@ -26,12 +29,13 @@ impl StageError {
         match self {
             StageError::Invalid(_) => "invalid",
             StageError::Transient(_) => "retries_exhausted",
+            StageError::Crashed(_) => "stage_crashed",
         }
     }
 
     pub fn detail(&self) -> &str {
         match self {
-            StageError::Invalid(d) | StageError::Transient(d) => d,
+            StageError::Invalid(d) | StageError::Transient(d) | StageError::Crashed(d) => d,
         }
     }
 }

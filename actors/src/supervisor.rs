@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::partition::{PartitionArgs, PartitionMsg, PartitionProgress, PartitionWorker, RetryPolicy};
-use crate::ports::{OffsetTracker, PartitionRestarter, Publisher};
+use crate::ports::{Fatal, OffsetTracker, PartitionRestarter, Publisher};
 use crate::stage::Stage;
 
 /// Restart backoff for crashed partition workers.
@@ -143,6 +143,8 @@ impl Actor for StageSupervisor {
                 state.report_partitions();
                 let _ = reply.send(());
             }
+            // A worker already runs there again (the partition was revoked and reassigned meanwhile).
+            StageMsg::RestartDue { partition } if state.workers.contains_key(&partition) => {}
             StageMsg::RestartDue { partition } => state.args.restarter.restart(partition),
         }
         Ok(())
@@ -164,6 +166,10 @@ impl Actor for StageSupervisor {
         let Some(partition) = state.partition_of.remove(&cell.get_id()) else {
             return Ok(());
         };
+        if error.downcast_ref::<Fatal>().is_some() {
+            // No restart cures it: fail this supervisor so the root stops the process.
+            return Err(error);
+        }
         state.workers.remove(&partition);
         let stage = state.args.stage.name();
         let backoff = state.args.backoff;

@@ -104,6 +104,50 @@ async fn a_panicking_worker_is_restarted_and_resumes_after_the_last_processed_of
 }
 
 #[tokio::test]
+async fn the_crashing_record_is_reported_as_current() {
+    let f = supervisor(PanicOnce { panic_at: 2, armed: AtomicBool::new(true), delay: Duration::ZERO }).await;
+    let progress = Arc::new(PartitionProgress::default());
+    let worker = f.start(1, progress.clone()).await;
+    send(&worker, &progress, 0..5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while f.restarter.restarts.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no restart requested");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // What the consumer uses to find a poisonous record.
+    assert_eq!(progress.current(), Some(2));
+}
+
+#[tokio::test]
+async fn a_stale_restart_is_ignored_once_the_partition_has_a_worker_again() {
+    let f =
+        supervisor(PanicOnce { panic_at: -1, armed: AtomicBool::new(false), delay: Duration::ZERO }).await;
+    let worker = f.start(3, Arc::new(PartitionProgress::default())).await;
+    f.supervisor.cast(StageMsg::RestartDue { partition: 3 }).unwrap();
+    f.supervisor.cast(StageMsg::RestartDue { partition: 4 }).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(*f.restarter.restarts.lock().unwrap(), vec![4]);
+    assert_eq!(worker.get_status(), ractor::ActorStatus::Running);
+}
+
+#[tokio::test]
+async fn a_fatal_publish_error_fails_the_stage_supervisor_instead_of_restarting() {
+    let f =
+        supervisor(PanicOnce { panic_at: -1, armed: AtomicBool::new(false), delay: Duration::ZERO }).await;
+    let progress = Arc::new(PartitionProgress::default());
+    let worker = f.start(0, progress.clone()).await;
+    f.publisher.fail_fatally();
+    send(&worker, &progress, 0..1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while f.supervisor.get_status() != ractor::ActorStatus::Stopped {
+        assert!(tokio::time::Instant::now() < deadline, "supervisor still running");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(f.restarter.restarts.lock().unwrap().is_empty());
+    assert!(f.offsets.processed.lock().unwrap().is_empty(), "nothing unpublished may be marked processed");
+}
+
+#[tokio::test]
 async fn revoking_drains_queued_records_before_stopping() {
     let f = supervisor(PanicOnce {
         panic_at: -1,

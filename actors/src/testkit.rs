@@ -15,9 +15,15 @@ pub struct RecordingPublisher {
     sent: Mutex<Vec<Outbound>>,
     failures_left: AtomicU32,
     calls: AtomicU32,
+    fatal: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingPublisher {
+    /// Every later publish fails as if the producer hit a fatal error.
+    pub fn fail_fatally(&self) {
+        self.fatal.store(true, Ordering::SeqCst);
+    }
+
     /// Successful publish calls.
     pub fn calls(&self) -> u32 {
         self.calls.load(Ordering::SeqCst)
@@ -35,10 +41,13 @@ impl RecordingPublisher {
 #[async_trait]
 impl Publisher for RecordingPublisher {
     async fn publish(&self, messages: Vec<Outbound>) -> Result<(), PublishError> {
+        if self.fatal.load(Ordering::SeqCst) {
+            return Err(PublishError { message: "producer fenced (test)".into(), fatal: true });
+        }
         let failing =
             self.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         if failing.is_ok() {
-            return Err(PublishError("broker unavailable (test)".into()));
+            return Err(PublishError::retriable("broker unavailable (test)"));
         }
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.sent.lock().unwrap().extend(messages);

@@ -35,6 +35,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most records handed over in one go; bounds the work one publish round trip waits for.
 const MAX_BATCH: usize = 256;
+/// Crashes of the stage on the same record before that record is dead-lettered.
+const POISON_AFTER_CRASHES: u32 = 3;
 
 pub struct StageConsumerConfig {
     pub stage: &'static str,
@@ -42,6 +44,8 @@ pub struct StageConsumerConfig {
     pub client: ClientConfig,
     pub drain_timeout: Duration,
     pub max_in_flight: usize,
+    /// Told when the consumer thread dies, so the process can exit instead of silently not consuming.
+    pub failures: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 /// The partition actor currently fed with one partition's records.
@@ -53,6 +57,8 @@ struct Slot {
     paused: bool,
     /// Rebalance generation that created this slot.
     generation: u64,
+    /// The offset whose record crashed the stage last, and how many times in a row.
+    crashes: Option<(i64, u32)>,
 }
 
 struct StageContext {
@@ -85,10 +91,15 @@ impl ConsumerContext for StageContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
                 self.generation.fetch_add(1, Ordering::AcqRel);
+                // A partition we paused for flow control stays paused in librdkafka across a revoke;
+                // coming back to us it must fetch again. Resuming an unpaused partition is a no-op.
+                if let Err(e) = consumer.resume(list) {
+                    tracing::warn!(stage = self.stage, error = %e, "resume on assignment failed");
+                }
                 let partitions = partitions_of(list, &self.topic);
                 tracing::info!(stage = self.stage, ?partitions, "partitions assigned");
                 for partition in partitions {
@@ -111,8 +122,8 @@ impl StageContext {
         let progress = Arc::new(PartitionProgress::default());
         let worker = self.spawn_worker(partition, progress.clone())?;
         let generation = self.generation.load(Ordering::Acquire);
-        self.slots
-            .insert(partition, Slot { worker, progress, first_forwarded: None, paused: false, generation });
+        let slot = Slot { worker, progress, first_forwarded: None, paused: false, generation, crashes: None };
+        self.slots.insert(partition, slot);
         Ok(())
     }
 
@@ -264,9 +275,19 @@ impl StageConsumer {
             shutdown: shutdown.clone(),
             max_in_flight: config.max_in_flight.max(1),
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("consumer-{}", config.stage))
-            .spawn(move || feeder.run())?;
+        let (stage, failures, thread_joined) = (config.stage, config.failures, joined.clone());
+        let thread = std::thread::Builder::new().name(format!("consumer-{stage}")).spawn(move || {
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| feeder.run())) {
+                let reason = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                thread_joined.store(false, Ordering::Release);
+                tracing::error!(stage, %reason, "consumer thread died");
+                let _ = failures.send(format!("stage {stage} consumer died: {reason}"));
+            }
+        })?;
         Ok(StageConsumer { stage: config.stage, thread: Some(thread), shutdown, joined, slots })
     }
 
@@ -376,30 +397,51 @@ impl Feeder {
         }
     }
 
-    /// Rewinds a partition to its first unprocessed record and attaches a fresh actor.
+    /// Rewinds a partition to its first unprocessed record and attaches a fresh actor. A record that
+    /// crashed the stage [`POISON_AFTER_CRASHES`] times in a row is dead-lettered by the fresh actor
+    /// instead of being tried again, so one poisonous lead cannot block its partition forever.
     fn restart(&self, partition: i32) {
         let ctx = self.consumer.context();
-        let Some(mut slot) = ctx.slots.get_mut(&partition) else {
-            return;
+        // Take what is needed and release the slot before blocking on the supervisor.
+        let (progress, resume, was_paused) = {
+            let Some(mut slot) = ctx.slots.get_mut(&partition) else { return };
+            if let Some(culprit) = slot.progress.current() {
+                let crashes = match slot.crashes {
+                    Some((offset, n)) if offset == culprit => n + 1,
+                    _ => 1,
+                };
+                slot.crashes = Some((culprit, crashes));
+                if crashes >= POISON_AFTER_CRASHES {
+                    tracing::error!(
+                        stage = ctx.stage,
+                        partition,
+                        offset = culprit,
+                        crashes,
+                        "record keeps crashing the stage; it will be dead-lettered"
+                    );
+                    slot.progress.mark_poison(culprit);
+                    slot.crashes = None;
+                }
+            }
+            let resume = slot.progress.last_processed().map(|o| o + 1).or(slot.first_forwarded);
+            (slot.progress.clone(), resume, std::mem::replace(&mut slot.paused, false))
         };
-        let resume = slot.progress.last_processed().map(|o| o + 1).or(slot.first_forwarded);
         if let Some(offset) = resume {
             if let Err(e) = self.consumer.seek(&ctx.topic, partition, Offset::Offset(offset), SEEK_TIMEOUT) {
-                // Without the rewind the fresh actor would skip records: crash instead, and let the
-                // process restart from committed offsets.
+                // Without the rewind the fresh actor would skip records.
                 panic!("stage {}: cannot rewind partition {partition} to {offset}: {e}", ctx.stage);
             }
         }
-        slot.progress.reset_in_flight();
-        if slot.paused {
-            slot.paused = !self.set_paused(partition, false);
-        }
-        match ctx.spawn_worker(partition, slot.progress.clone()) {
-            Ok(worker) => {
-                tracing::info!(stage = ctx.stage, partition, ?resume, "partition restarted");
-                slot.worker = worker;
-            }
+        progress.reset_in_flight();
+        let still_paused = was_paused && !self.set_paused(partition, false);
+        let worker = match ctx.spawn_worker(partition, progress) {
+            Ok(worker) => worker,
             Err(e) => panic!("stage {}: cannot restart partition {partition}: {e}", ctx.stage),
+        };
+        tracing::info!(stage = ctx.stage, partition, ?resume, "partition restarted");
+        if let Some(mut slot) = ctx.slots.get_mut(&partition) {
+            slot.worker = worker;
+            slot.paused = still_paused;
         }
     }
 

@@ -32,6 +32,18 @@ impl KafkaPublisher {
     }
 }
 
+impl KafkaPublisher {
+    /// A publish error, marked fatal when the producer can no longer deliver anything.
+    fn error(&self, message: String) -> PublishError {
+        match self.producer.client().fatal_error() {
+            Some((code, reason)) => {
+                PublishError { message: format!("{message} (fatal {code:?}: {reason})"), fatal: true }
+            }
+            None => PublishError::retriable(message),
+        }
+    }
+}
+
 #[async_trait]
 impl Publisher for KafkaPublisher {
     async fn publish(&self, messages: Vec<Outbound>) -> Result<(), PublishError> {
@@ -43,14 +55,14 @@ impl Publisher for KafkaPublisher {
             let record = FutureRecord::to(&topic).key(&m.key).payload(&m.payload);
             match self.producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
-                Err((e, _)) => return Err(PublishError(format!("enqueue to {topic}: {e}"))),
+                Err((e, _)) => return Err(self.error(format!("enqueue to {topic}: {e}"))),
             }
         }
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(PublishError(e.to_string())),
-                Err(_) => return Err(PublishError("producer dropped the delivery".into())),
+                Ok(Err((e, _))) => return Err(self.error(e.to_string())),
+                Err(_) => return Err(self.error("producer dropped the delivery".into())),
             }
         }
         Ok(())

@@ -69,6 +69,15 @@ impl Fixture {
     }
 }
 
+/// Waits up to 5 s for `condition`, failing the test with `what` if it never holds.
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn send(worker: &ActorRef<PartitionMsg>, progress: &PartitionProgress, offsets: std::ops::Range<i64>) {
     for o in offsets {
         progress.forwarded(1);
@@ -85,11 +94,7 @@ async fn a_panicking_worker_is_restarted_and_resumes_after_the_last_processed_of
     send(&worker, &progress, 0..6);
 
     // The supervisor waits out the backoff, then asks the consumer to rewind and restart.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while f.restarter.restarts.lock().unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no restart requested");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("a restart request", || !f.restarter.restarts.lock().unwrap().is_empty()).await;
     assert_eq!(*f.restarter.restarts.lock().unwrap(), vec![4]);
     assert_eq!(progress.last_processed(), Some(2));
     assert_eq!(worker.get_status(), ractor::ActorStatus::Stopped);
@@ -109,11 +114,7 @@ async fn the_crashing_record_is_reported_as_current() {
     let progress = Arc::new(PartitionProgress::default());
     let worker = f.start(1, progress.clone()).await;
     send(&worker, &progress, 0..5);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while f.restarter.restarts.lock().unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no restart requested");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("a restart request", || !f.restarter.restarts.lock().unwrap().is_empty()).await;
     // What the consumer uses to find a poisonous record.
     assert_eq!(progress.current(), Some(2));
 }
@@ -138,11 +139,7 @@ async fn a_fatal_publish_error_fails_the_stage_supervisor_instead_of_restarting(
     let worker = f.start(0, progress.clone()).await;
     f.publisher.fail_fatally();
     send(&worker, &progress, 0..1);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while f.supervisor.get_status() != ractor::ActorStatus::Stopped {
-        assert!(tokio::time::Instant::now() < deadline, "supervisor still running");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the supervisor stopping", || f.supervisor.get_status() == ractor::ActorStatus::Stopped).await;
     assert!(f.restarter.restarts.lock().unwrap().is_empty());
     assert!(f.offsets.processed.lock().unwrap().is_empty(), "nothing unpublished may be marked processed");
 }

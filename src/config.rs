@@ -10,18 +10,46 @@ use serde::{Deserialize, Serialize};
 use speedlead_actors::partition::RetryPolicy;
 use speedlead_actors::rules::{Routing, RoutingConfig};
 
+use crate::capture::CapturePolicy;
 use crate::error::Error;
+use crate::providers::SourceConfig;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    pub capture: CaptureSettings,
     pub kafka: KafkaSettings,
     pub redis: RedisSettings,
     pub http: HttpSettings,
     pub pipeline: PipelineSettings,
     pub routing: RoutingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSettings {
+    pub max_body_bytes: usize,
+    pub require_contact: bool,
+    pub idempotency_ttl_secs: u64,
+    pub pending_ttl_secs: u64,
+    pub duplicate_wait_ms: u64,
+    pub publish_timeout_ms: u32,
+    pub retry_after_secs: u64,
+}
+
+impl CaptureSettings {
+    pub fn policy(&self) -> CapturePolicy {
+        CapturePolicy {
+            require_contact: self.require_contact,
+            idempotency_ttl: Duration::from_secs(self.idempotency_ttl_secs),
+            pending_ttl: Duration::from_secs(self.pending_ttl_secs),
+            duplicate_wait: Duration::from_millis(self.duplicate_wait_ms),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +123,7 @@ impl Settings {
             .merge(Serialized::defaults(overrides));
         let settings: Settings = figment.extract().map_err(|e| Error::Config(e.to_string()))?;
         settings.routing()?;
+        settings.check_sources()?;
         Ok(settings)
     }
 
@@ -105,6 +134,30 @@ impl Settings {
 
     pub fn routing(&self) -> Result<Routing, Error> {
         Routing::new(self.routing.clone()).map_err(Error::Config)
+    }
+
+    /// Source names are unique URL path segments, and every source can verify what it receives.
+    pub fn check_sources(&self) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                problems.push(format!("sources[{i}].name: '{}' must be letters, digits, '-' or '_'", s.name));
+            }
+            if !seen.insert(s.name.as_str()) {
+                problems.push(format!("sources[{i}].name: duplicate source '{}'", s.name));
+            }
+            if s.secrets.is_empty() && !s.allow_unsigned {
+                problems
+                    .push(format!("sources[{i}].secrets: source '{}' has no secret to verify with", s.name));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(problems.join("; ")))
+        }
     }
 
     pub fn embedded_kafka(&self) -> bool {
@@ -165,6 +218,22 @@ mod tests {
             let err =
                 Settings::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err().to_string();
             assert!(err.contains("brokrs"), "{err}");
+            jail.create_file(
+                "bad-sources.toml",
+                "[[sources]]\nname = \"web site\"\nkind = \"web_form\"\n[[sources]]\nname = \"x\"\nkind = \"fax\"\n",
+            )?;
+            let err = Settings::load(Some(Path::new("bad-sources.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("fax"), "{err}");
+            jail.create_file("unsigned.toml", "[[sources]]\nname = \"web site\"\nkind = \"web_form\"\n")?;
+            let err = Settings::load(Some(Path::new("unsigned.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("sources[0].name: 'web site'") && err.contains("no secret to verify with"),
+                "{err}"
+            );
             jail.create_file("bad-routing.toml", "[routing]\ndefault_domain = \"mars\"\n")?;
             let err = Settings::load(Some(Path::new("bad-routing.toml")), &Overrides::default())
                 .unwrap_err()

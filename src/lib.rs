@@ -2,6 +2,7 @@
 //! and the wiring that runs the actors of `speedlead-actors` on them.
 
 pub mod bench;
+pub mod capture;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod http;
 pub mod infra;
 pub mod kafka;
 pub mod pipeline;
+pub mod providers;
 pub mod sample;
 pub mod store;
 pub mod telemetry;

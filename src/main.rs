@@ -148,9 +148,11 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
         Pipeline::start(settings, &infra.brokers, infra.store.clone(), StageWrappers::default()).await?;
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(&settings.http.listen).await?;
-    tracing::info!(listen = %settings.http.listen, "http listening (/metrics, /healthz, /readyz)");
+    let sources: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
+    tracing::info!(listen = %settings.http.listen, ?sources, "http listening (/v1/capture/{{source}}, /metrics, /healthz, /readyz)");
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = http::router(HttpState { metrics, ready: ready.clone() });
+    let capture = http::capture::CaptureState::new(settings, &infra.brokers, infra.store.clone())?;
+    let app = http::router(HttpState { metrics, ready: ready.clone() }).merge(http::capture::routes(capture));
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -97,7 +97,7 @@ pub fn qualify(inbound: &InboundLead, routing: &Routing) -> Result<QualifiedLead
         title: present(&raw.title),
         country,
     };
-    let lead_id = derived_id(&["lead", &inbound.source, &inbound.event_id]);
+    let lead_id = speedlead_topics::lead_id(&inbound.source, &inbound.event_id);
     Ok(QualifiedLead {
         lead_id,
         lead_key: lead_key(

@@ -42,6 +42,15 @@ pub trait Store: Send + Sync + 'static {
     /// returns what is stored. Atomic: of concurrent callers exactly one is `first`.
     async fn remember(&self, key: &str, value: &str, ttl: Duration) -> Result<Remembered, StoreError>;
 
+    /// The value under idempotency `key`, if it is held.
+    async fn recall(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets idempotency `key` to `value` for `ttl`, whoever held it (the holder finishing its work).
+    async fn replace(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Drops idempotency `key`, so a retry of work that failed can claim it again.
+    async fn forget(&self, key: &str) -> Result<(), StoreError>;
+
     /// Returns the lead's existing decision in `domain`, or takes the domain's next round-robin turn
     /// over `candidates` and stores it as the decision for `ttl`. Atomic, so a redelivered or
     /// concurrently processed lead can never get a second rep, and turns are never skipped or reused.
@@ -107,6 +116,10 @@ impl MemoryStore {
     }
 }
 
+fn idempotency_key(key: &str) -> String {
+    format!("idem\u{1f}{key}")
+}
+
 fn decision_key(domain: &str, lead_id: &str) -> String {
     format!("decision\u{1f}{domain}\u{1f}{lead_id}")
 }
@@ -114,7 +127,25 @@ fn decision_key(domain: &str, lead_id: &str) -> String {
 #[async_trait]
 impl Store for MemoryStore {
     async fn remember(&self, key: &str, value: &str, ttl: Duration) -> Result<Remembered, StoreError> {
-        Ok(self.get_or_insert(format!("idem\u{1f}{key}"), ttl, || value.to_string()))
+        Ok(self.get_or_insert(idempotency_key(key), ttl, || value.to_string()))
+    }
+
+    async fn recall(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let now = Instant::now();
+        Ok(self.values.get(&idempotency_key(key)).filter(|v| v.expires > now).map(|v| v.value.clone()))
+    }
+
+    async fn replace(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.values.insert(
+            idempotency_key(key),
+            Expiring { value: value.to_string(), expires: Instant::now() + ttl },
+        );
+        Ok(())
+    }
+
+    async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        self.values.remove(&idempotency_key(key));
+        Ok(())
     }
 
     async fn assign_round_robin(

@@ -24,6 +24,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     remember_keeps_the_first_value(&*store).await;
     remember_is_atomic_under_concurrency(store.clone()).await;
     remember_expires_after_its_ttl(&*store).await;
+    replace_and_forget_settle_a_claim(&*store).await;
     assignment_is_idempotent(&*store).await;
     round_robin_rotates_in_order(&*store).await;
     round_robin_is_fair_under_concurrency(store.clone()).await;
@@ -66,6 +67,19 @@ async fn remember_expires_after_its_ttl(store: &dyn Store) {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let again = store.remember(&key, "new", TTL).await.unwrap();
     assert!(again.first && again.value == "new", "remember_expires_after_its_ttl: got {again:?}");
+}
+
+async fn replace_and_forget_settle_a_claim(store: &dyn Store) {
+    let key = unique("claim");
+    assert_eq!(store.recall(&key).await.unwrap(), None, "replace_and_forget_settle_a_claim: unheld key");
+    store.remember(&key, "pending", TTL).await.unwrap();
+    assert_eq!(store.recall(&key).await.unwrap().as_deref(), Some("pending"));
+    store.replace(&key, "done", TTL).await.unwrap();
+    let again = store.remember(&key, "other", TTL).await.unwrap();
+    assert_eq!((again.value.as_str(), again.first), ("done", false), "replace_and_forget_settle_a_claim");
+    store.forget(&key).await.unwrap();
+    assert_eq!(store.recall(&key).await.unwrap(), None, "replace_and_forget_settle_a_claim: forgotten");
+    assert!(store.remember(&key, "retry", TTL).await.unwrap().first, "a forgotten key can be claimed again");
 }
 
 async fn assignment_is_idempotent(store: &dyn Store) {

@@ -90,6 +90,8 @@ start_infra() {
 
   export SL_TEST_BROKERS="127.0.0.1:$KAFKA_PORT"
   export SL_TEST_REDIS="redis://127.0.0.1:$REDIS_PORT"
+  # For outage tests: pause the broker with SIGSTOP/SIGCONT (its memory engine forgets on exit).
+  export SL_TEST_BROKER_PID="${PIDS[0]}"
   log "tansu on $SL_TEST_BROKERS, redis on $SL_TEST_REDIS"
 }
 

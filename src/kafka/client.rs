@@ -22,6 +22,17 @@ pub fn producer(settings: &KafkaSettings, brokers: &str) -> ClientConfig {
     c
 }
 
+/// Producer for the capture gateway: acks=all like every producer, but not idempotent. Each write is
+/// one lead whose downstream effect is already idempotent by lead id, so a rare duplicate costs
+/// nothing; whereas an idempotent producer whose messages time out during a broker outage must bump
+/// its epoch, which some Kafka-compatible brokers (tansu 0.6) answer with `ProducerFenced` forever —
+/// the gateway would stay unavailable after the broker came back.
+pub fn capture_producer(settings: &KafkaSettings, brokers: &str, timeout_ms: u32) -> ClientConfig {
+    let mut c = producer(settings, brokers);
+    c.set("enable.idempotence", "false").set("message.timeout.ms", timeout_ms.to_string());
+    c
+}
+
 /// Consumer in a group: offsets are stored by speedlead only after a record is fully processed
 /// (`enable.auto.offset.store=false`) and committed periodically and on revoke.
 pub fn consumer(settings: &KafkaSettings, brokers: &str, group_id: &str) -> ClientConfig {

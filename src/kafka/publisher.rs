@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use speedlead_actors::ports::{Outbound, PublishError, Publisher};
 
 use super::TopicNames;
@@ -34,7 +36,12 @@ impl KafkaPublisher {
 
 impl KafkaPublisher {
     /// A publish error, marked fatal when the producer can no longer deliver anything.
-    fn error(&self, message: String) -> PublishError {
+    fn error(&self, message: String, cause: Option<&KafkaError>) -> PublishError {
+        // A fenced idempotent producer never recovers (seen on brokers without epoch bumps).
+        let fenced = cause.and_then(KafkaError::rdkafka_error_code) == Some(RDKafkaErrorCode::ProducerFenced);
+        if fenced {
+            return PublishError { message, fatal: true };
+        }
         match self.producer.client().fatal_error() {
             Some((code, reason)) => {
                 PublishError { message: format!("{message} (fatal {code:?}: {reason})"), fatal: true }
@@ -55,14 +62,14 @@ impl Publisher for KafkaPublisher {
             let record = FutureRecord::to(&topic).key(&m.key).payload(&m.payload);
             match self.producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
-                Err((e, _)) => return Err(self.error(format!("enqueue to {topic}: {e}"))),
+                Err((e, _)) => return Err(self.error(format!("enqueue to {topic}: {e}"), Some(&e))),
             }
         }
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(self.error(e.to_string())),
-                Err(_) => return Err(self.error("producer dropped the delivery".into())),
+                Ok(Err((e, _))) => return Err(self.error(e.to_string(), Some(&e))),
+                Err(_) => return Err(self.error("producer dropped the delivery".into(), None)),
             }
         }
         Ok(())

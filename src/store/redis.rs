@@ -96,6 +96,28 @@ impl Store for RedisStore {
         Ok(Remembered { value, first: first == 1 })
     }
 
+    async fn recall(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.connection.clone();
+        redis::cmd("GET").arg(self.idempotency_key(key)).query_async(&mut c).await.map_err(unavailable)
+    }
+
+    async fn replace(&self, key: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut c = self.connection.clone();
+        redis::cmd("SET")
+            .arg(self.idempotency_key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms(ttl))
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn forget(&self, key: &str) -> Result<(), StoreError> {
+        let mut c = self.connection.clone();
+        redis::cmd("DEL").arg(self.idempotency_key(key)).query_async::<()>(&mut c).await.map_err(unavailable)
+    }
+
     async fn assign_round_robin(
         &self,
         domain: &str,

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod gateway;
 pub mod process;
 
 use std::collections::{BTreeMap, HashMap};

@@ -136,6 +136,12 @@ pub struct DeadLetter {
     pub original_base64: String,
 }
 
+/// The lead id (journey id) of a (source, provider event id): a UUIDv5, so a re-sent event is the
+/// same lead wherever it is computed (gateway, intake, publishers).
+pub fn lead_id(source: &str, event_id: &str) -> uuid::Uuid {
+    crate::derived_id(&["lead", source, event_id])
+}
+
 /// The partition key of a lead on `leads.inbound`: lowercased email, else E.164 phone, else
 /// `source:event_id`. The same person always lands on the same partition, so one intake actor sees
 /// all of their events in order. Callers pass already-normalized email and phone.

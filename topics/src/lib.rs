@@ -10,7 +10,7 @@ pub mod lead;
 
 pub use envelope::{derived_id, Envelope, Hops, SCHEMA_VERSION};
 pub use lead::{
-    event_type, lead_key, Ack, Assignment, Contact, DeadLetter, InboundLead, LeadEvent, Outcome,
+    event_type, lead_id, lead_key, Ack, Assignment, Contact, DeadLetter, InboundLead, LeadEvent, Outcome,
     QualifiedLead,
 };
 

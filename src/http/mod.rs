@@ -1,5 +1,8 @@
-//! The HTTP surface: `/metrics` for Prometheus, `/healthz` (the process runs) and `/readyz` (every
-//! stage consumer joined its group). The capture gateway, ack links and dashboard join here later.
+//! The HTTP surface: `/metrics` for Prometheus, `/healthz` (the process runs), `/readyz` (every
+//! stage consumer joined its group) and the capture gateway ([`capture`]). Ack links and the rep
+//! dashboard join here later.
+
+pub mod capture;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

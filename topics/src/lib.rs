@@ -212,6 +212,23 @@ mod tests {
         }
     }
 
+    /// The README's "publish straight to Kafka" example must stay a valid `leads.inbound` value.
+    #[test]
+    fn readme_kcat_example_is_a_valid_inbound_message() {
+        let readme =
+            std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+        let line = readme.lines().find(|l| l.starts_with("echo '")).expect("README has the kcat example");
+        let (key, value) = line
+            .trim_start_matches("echo '")
+            .trim_end_matches(" \\")
+            .trim_end_matches('\'')
+            .split_once('|')
+            .unwrap();
+        let envelope: Envelope<InboundLead> = serde_json::from_str(value).unwrap();
+        assert_eq!(key, "ana@acme.io");
+        assert_eq!(lead_key(envelope.payload.contact.email.as_deref(), None, "", ""), key);
+    }
+
     #[test]
     fn schemas_name_the_envelope_fields() {
         let schema = serde_json::to_value(Topic::Inbound.schema()).unwrap();

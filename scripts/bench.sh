@@ -32,7 +32,7 @@ awk '
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
     return a[int((n + 1) / 2)]
   }
-  /^(baseline:|inbound)/ {
+  /^(baseline:|inbound|webhook)/ {
     name = $0; sub(/ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$/, "", name)
     if (!(name in seen)) { seen[name] = 1; order[++rows] = name }
     p50[name] = p50[name] " " $(NF-3); p95[name] = p95[name] " " $(NF-2); p99[name] = p99[name] " " $(NF-1); mx[name] = mx[name] " " $NF

@@ -24,10 +24,26 @@ pub struct BenchOptions {
     pub duration: Duration,
     pub warmup: Duration,
     pub seed: u64,
+    /// Send leads as signed webhooks to this capture gateway instead of publishing them to Kafka.
+    pub via_http: Option<HttpTarget>,
+}
+
+/// A capture gateway source to drive: `POST {base}/v1/capture/{source}` signed with `secret`.
+#[derive(Clone)]
+pub struct HttpTarget {
+    pub base: String,
+    pub source: String,
+    pub secret: String,
 }
 
 /// Latency histograms in microseconds.
 pub struct BenchReport {
+    /// "inbound" when leads were published to Kafka, "webhook" when posted to the gateway.
+    pub entry: &'static str,
+    /// Webhook request → 2xx (which the gateway sends after the broker's ack), in HTTP mode.
+    pub webhook_ack: Option<Histogram<u64>>,
+    /// Webhook requests not answered 2xx.
+    pub http_failures: u64,
     pub sent: u64,
     pub assigned: u64,
     pub elapsed: Duration,
@@ -65,6 +81,9 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
     let interval = Duration::from_secs_f64(1.0 / f64::from(options.rate.max(1)));
     let total = (options.duration.as_secs_f64() * f64::from(options.rate)) as u64;
     let warmup_count = (options.warmup.as_secs_f64() * f64::from(options.rate)) as u64;
+    let client = reqwest::Client::new();
+    let webhook_ack = std::sync::Arc::new(std::sync::Mutex::new(new_histogram()));
+    let http_failures = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -78,16 +97,36 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
         tokio::select! {
             _ = ticker.tick(), if sent < total => {
                 let measured = sent >= warmup_count;
-                let (key, envelope) = captured(samples.next_lead());
+                let lead = samples.next_lead();
                 let now = Instant::now();
-                in_flight.to_qualify.insert(envelope.correlation_id, (now, measured));
-                in_flight.to_assign.insert(envelope.correlation_id, (now, measured));
+                let ping = Outbound { topic: Topic::Outcomes, key: format!("ping-{sent}"), payload: sent.to_string().into_bytes() };
                 in_flight.pings.insert(sent, (now, measured));
-                let payload = serde_json::to_vec(&envelope).expect("serializes");
-                let batch = vec![
-                    Outbound { topic: Topic::Inbound, key, payload },
-                    Outbound { topic: Topic::Outcomes, key: format!("ping-{sent}"), payload: sent.to_string().into_bytes() },
-                ];
+                let batch = match &options.via_http {
+                    Some(target) => {
+                        let id = speedlead_topics::lead_id(&target.source, &lead.event_id);
+                        in_flight.to_qualify.insert(id, (now, measured));
+                        in_flight.to_assign.insert(id, (now, measured));
+                        let (target, client, acks, failures) = (target.clone(), client.clone(), webhook_ack.clone(), http_failures.clone());
+                        tokio::spawn(async move {
+                            match post_webhook(&client, &target, &lead).await {
+                                Ok(()) if measured => { acks.lock().expect("histogram lock").record(micros(now.elapsed())).ok(); }
+                                Ok(()) => {}
+                                Err(e) => {
+                                    failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    tracing::error!(error = %e, "bench webhook failed");
+                                }
+                            }
+                        });
+                        vec![ping]
+                    }
+                    None => {
+                        let (key, envelope) = captured(lead);
+                        in_flight.to_qualify.insert(envelope.correlation_id, (now, measured));
+                        in_flight.to_assign.insert(envelope.correlation_id, (now, measured));
+                        let payload = serde_json::to_vec(&envelope).expect("serializes");
+                        vec![Outbound { topic: Topic::Inbound, key, payload }, ping]
+                    }
+                };
                 let publisher = publisher.clone();
                 // Concurrent publishes: a slow ack must not delay the next lead's send time.
                 tokio::spawn(async move {
@@ -131,7 +170,11 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
             }
         }
     }
+    let webhook_ack = options.via_http.as_ref().map(|_| webhook_ack.lock().expect("histogram lock").clone());
     Ok(BenchReport {
+        entry: if options.via_http.is_some() { "webhook" } else { "inbound" },
+        webhook_ack,
+        http_failures: http_failures.load(std::sync::atomic::Ordering::Relaxed),
         sent,
         assigned,
         elapsed: last_assigned_at - started,
@@ -139,6 +182,41 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
         to_qualified,
         to_assigned,
     })
+}
+
+/// Posts one sample lead as a signed web form and waits for the gateway's 2xx.
+async fn post_webhook(
+    client: &reqwest::Client,
+    target: &HttpTarget,
+    lead: &speedlead_topics::InboundLead,
+) -> Result<(), String> {
+    let c = &lead.contact;
+    let body = serde_json::to_vec(&serde_json::json!({
+        "event_id": lead.event_id, "name": c.name, "email": c.email, "phone": c.phone,
+        "company": c.company, "title": c.title, "country": c.country,
+        "utm_campaign": lead.attribution.get("utm_campaign"),
+    }))
+    .expect("serializes");
+    let now = chrono::Utc::now().timestamp();
+    let message_id = format!("msg_{}", lead.event_id);
+    let signature =
+        crate::providers::signature::sign_standard_webhooks(&target.secret, &message_id, now, &body)
+            .ok_or("bad bench secret")?;
+    let response = client
+        .post(format!("{}/v1/capture/{}", target.base, target.source))
+        .header("content-type", "application/json")
+        .header("webhook-id", message_id)
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", response.status(), response.text().await.unwrap_or_default()))
+    }
 }
 
 fn micros(d: Duration) -> u64 {
@@ -160,14 +238,20 @@ impl BenchReport {
         };
         println!("{:<34} {:>7} {:>8} {:>8} {:>8} {:>8}", "segment (ms)", "n", "p50", "p95", "p99", "max");
         row("baseline: broker round trip", &self.broker_round_trip);
-        row("inbound -> qualified (1 stage)", &self.to_qualified);
-        row("inbound -> assigned (2 stages)", &self.to_assigned);
+        if let Some(ack) = &self.webhook_ack {
+            row("webhook -> 2xx (after broker ack)", ack);
+        }
+        row(&format!("{} -> qualified (1 stage)", self.entry), &self.to_qualified);
+        row(&format!("{} -> assigned (2 stages)", self.entry), &self.to_assigned);
         let base = self.broker_round_trip.value_at_quantile(0.5).max(1) as f64;
         println!(
             "ratio to baseline p50: 1 stage {:.2}x, 2 stages {:.2}x",
             self.to_qualified.value_at_quantile(0.5) as f64 / base,
             self.to_assigned.value_at_quantile(0.5) as f64 / base
         );
+        if self.http_failures > 0 {
+            println!("webhooks not answered 2xx: {}", self.http_failures);
+        }
         println!(
             "sent {}, assigned {}, lost {}; throughput {:.0} leads/s",
             self.sent,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use speedlead::bench::{self, BenchOptions};
+use speedlead::bench::{self, BenchOptions, HttpTarget};
 use speedlead::config::{KafkaOverrides, Overrides, RedisOverrides, Settings};
 use speedlead::demo::{self, DemoOptions};
 use speedlead::http::{self, HttpState};
@@ -68,6 +68,10 @@ enum Command {
         warmup_secs: u64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Post the leads as signed webhooks to the capture gateway (started in-process) instead
+        /// of publishing them to Kafka.
+        #[arg(long)]
+        http: bool,
     },
     /// The topic catalogue.
     Topics {
@@ -111,12 +115,17 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let options = DemoOptions { leads, interval: Duration::from_millis(interval_ms), seed };
             run_demo(&settings, options).await
         }
-        Command::Bench { rate, duration_secs, warmup_secs, seed } => {
+        Command::Bench { rate, duration_secs, warmup_secs, seed, http } => {
             let options = BenchOptions {
                 rate,
                 duration: Duration::from_secs(duration_secs),
                 warmup: Duration::from_secs(warmup_secs),
                 seed,
+                via_http: http.then(|| HttpTarget {
+                    base: String::new(),
+                    source: "bench".into(),
+                    secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".into(),
+                }),
             };
             run_bench(settings, options).await
         }
@@ -211,7 +220,7 @@ async fn run_demo(settings: &Settings, options: DemoOptions) -> Result<(), Error
     Ok(())
 }
 
-async fn run_bench(mut settings: Settings, options: BenchOptions) -> Result<(), Error> {
+async fn run_bench(mut settings: Settings, mut options: BenchOptions) -> Result<(), Error> {
     // Fresh topics and groups per run, so earlier data never skews the figures.
     let run = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     settings.kafka.topic_prefix = format!("{run}.");
@@ -229,12 +238,34 @@ async fn run_bench(mut settings: Settings, options: BenchOptions) -> Result<(), 
     );
     let pipeline =
         Pipeline::start(&settings, &infra.brokers, infra.store.clone(), StageWrappers::default()).await?;
+    if let Some(target) = options.via_http.as_mut() {
+        target.base = serve_bench_gateway(&mut settings, &infra, target).await?;
+    }
     pipeline.wait_ready(Duration::from_secs(60)).await?;
     let report = bench::run(&settings, &infra.brokers, options).await;
     pipeline.shutdown().await;
     drop(infra);
     report?.print();
     Ok(())
+}
+
+/// Starts the capture gateway in-process with the bench's source; returns its base URL.
+async fn serve_bench_gateway(
+    settings: &mut Settings,
+    infra: &Infra,
+    target: &HttpTarget,
+) -> Result<String, Error> {
+    settings.sources = vec![speedlead::providers::SourceConfig {
+        name: target.source.clone(),
+        kind: speedlead::providers::ProviderKind::WebForm,
+        secrets: vec![target.secret.clone()],
+        allow_unsigned: false,
+    }];
+    let state = http::capture::CaptureState::new(settings, &infra.brokers, infra.store.clone())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, http::capture::routes(state)).await });
+    Ok(base)
 }
 
 fn print_catalogue(settings: &Settings) {

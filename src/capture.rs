@@ -8,17 +8,20 @@
 //! the claim, in which case it takes over). Nothing is acknowledged that the broker did not
 //! acknowledge first.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
 use chrono::Utc;
 use speedlead_actors::normalize::{normalize_email, normalize_phone};
-use speedlead_actors::ports::{Outbound, Publisher};
+use speedlead_actors::ports::{Outbound, Publisher, RawLeadParser};
 use speedlead_actors::store::Store;
 use speedlead_topics::{derived_id, event_type, lead_id, lead_key, Envelope, InboundLead, Topic};
 use uuid::Uuid;
 
-use crate::providers::{CapturedLead, FieldError};
+use crate::providers::{provider, CapturedLead, FieldError, RawRequest, Rejection, SourceConfig};
 
 const PENDING: &str = "pending";
 const DONE: &str = "done";
@@ -105,6 +108,50 @@ pub fn envelope_for(lead: InboundLead) -> (String, Envelope<InboundLead>) {
     let mut envelope = Envelope::with_id(message_id, event_type::CAPTURED, id, lead);
     envelope.hops.captured_at = Some(Utc::now());
     (key, envelope)
+}
+
+/// Parses raw provider payloads that marketing systems publish straight to `leads.inbound` with a
+/// `source` header (see the intake stage), with the configured sources' adapters. No signature
+/// check: on Kafka the broker's ACLs decide who may publish.
+pub struct RawPayloads {
+    sources: HashMap<String, SourceConfig>,
+}
+
+impl RawPayloads {
+    pub fn new(sources: &[SourceConfig]) -> Self {
+        RawPayloads { sources: sources.iter().map(|s| (s.name.clone(), s.clone())).collect() }
+    }
+}
+
+impl RawLeadParser for RawPayloads {
+    fn parse(
+        &self,
+        source: &str,
+        content_type: Option<&str>,
+        payload: &[u8],
+    ) -> Result<Vec<InboundLead>, String> {
+        let config = self.sources.get(source).ok_or_else(|| format!("unknown source '{source}'"))?;
+        let mut headers = HeaderMap::new();
+        let content_type = content_type.unwrap_or("application/json");
+        headers.insert(
+            CONTENT_TYPE,
+            content_type.parse().map_err(|_| format!("bad content-type '{content_type}'"))?,
+        );
+        let request =
+            RawRequest { method: "POST", uri: "", headers: &headers, body: payload, now: Utc::now() };
+        match provider(config.kind).parse(config, &request) {
+            Ok(leads) => Ok(leads.into_iter().map(|c| c.lead).collect()),
+            Err(Rejection::Invalid(fields)) => Err(fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")),
+            Err(Rejection::UnsupportedMediaType(ct)) => {
+                Err(format!("content-type '{ct}' is not one this source sends"))
+            }
+            Err(Rejection::Unauthorized(reason)) => Err(reason.to_string()),
+        }
+    }
 }
 
 /// Writes one lead unless its event was captured before.

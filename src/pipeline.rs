@@ -52,12 +52,14 @@ impl Pipeline {
         let (root, root_done) = Actor::spawn(None, RootSupervisor, ()).await?;
 
         let decision_ttl = Duration::from_secs(settings.pipeline.decision_ttl_secs);
+        let intake = IntakeStage::new(routing.clone())
+            .with_raw_payloads(Arc::new(crate::capture::RawPayloads::new(&settings.sources)));
         let wrap = |stage: Arc<dyn Stage>, wrapper: &Option<StageWrapper>| match wrapper {
             Some(w) => w(stage),
             None => stage,
         };
         let stages: [(Arc<dyn Stage>, Topic); 2] = [
-            (wrap(Arc::new(IntakeStage::new(routing.clone())), &wrappers.intake), Topic::Inbound),
+            (wrap(Arc::new(intake), &wrappers.intake), Topic::Inbound),
             (
                 wrap(Arc::new(RouterStage::new(routing, store, decision_ttl)), &wrappers.router),
                 Topic::Qualified,

@@ -184,3 +184,45 @@ async fn refused_requests_write_nothing_and_say_why() {
     assert_eq!(inbound.len(), 1);
     assert_eq!(inbound[0].payload.contact.email.as_deref(), Some("a@b.co"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_provider_payloads_published_with_a_source_header_are_assigned() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let settings = with_sources(isolated_settings());
+    create_test_topics(&settings).await;
+    let store = speedlead::store::connect(&settings.redis).await.unwrap();
+    let pipeline =
+        speedlead::pipeline::Pipeline::start(&settings, &settings.kafka.brokers, store, Default::default())
+            .await
+            .unwrap();
+    let mut reader = OutputReader::new(&settings);
+    let producer: FutureProducer =
+        speedlead::kafka::client::producer(&settings.kafka, &settings.kafka.brokers).create().unwrap();
+    let topic = names(&settings).name(Topic::Inbound);
+    let send = |source: &'static str, body: &'static str| {
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: "source", value: Some(source) })
+            .insert(Header { key: "content-type", value: Some("application/json") });
+        let record = FutureRecord::to(&topic).key("raw").payload(body).headers(headers);
+        producer.send(record, Duration::from_secs(5))
+    };
+    send("website", r#"{"submission_id":"raw-1","email":"raw.lead@example.com","country":"FR"}"#)
+        .await
+        .unwrap();
+    send("fax", r#"{"email":"x@example.com"}"#).await.unwrap();
+
+    reader.read_until(WAIT, |o| !o.assignments.is_empty() && !o.dead_letters.is_empty()).await;
+    pipeline.shutdown().await;
+    let observed = &reader.observed;
+    assert_eq!(observed.assignments.len(), 1);
+    assert_eq!(observed.assignments[0].lead_id, speedlead_topics::lead_id("website", "raw-1"));
+    assert_eq!(observed.assignments[0].routing_domain, "emea");
+    assert_eq!(observed.dead_letters.len(), 1);
+    assert!(
+        observed.dead_letters[0].detail.contains("unknown source 'fax'"),
+        "{}",
+        observed.dead_letters[0].detail
+    );
+}

@@ -1,30 +1,79 @@
 //! Intake stage: turns a captured lead into a qualified one (validate, normalize, key, route to a
 //! domain) and publishes it to `leads.qualified` keyed by routing domain.
 //!
-//! Later work (dedupe/merge, enrichment, scoring) slots in between `qualify` and the publish.
+//! A record is either an `InboundLead` envelope, or a provider's raw payload with a `source` header
+//! (and optionally `content-type`), which the [`RawLeadParser`] turns into leads with the same
+//! adapters the capture gateway uses. Later work (dedupe/merge, enrichment, scoring) slots in
+//! between `qualify` and the publish.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use speedlead_topics::{
-    derived_id, event_type, lead_key, Contact, Envelope, InboundLead, QualifiedLead, Topic,
+    derived_id, event_type, lead_id, lead_key, Contact, Envelope, Hops, InboundLead, QualifiedLead, Topic,
 };
 
 use crate::codec::{parse_envelope, to_json};
 use crate::normalize::{normalize_email, normalize_phone};
-use crate::ports::{Outbound, Record};
+use crate::ports::{Outbound, RawLeadParser, Record};
 use crate::rules::Routing;
 use crate::stage::{Stage, StageError};
 use crate::telemetry::observe_segment;
 
 pub struct IntakeStage {
     routing: Arc<Routing>,
+    raw: Option<Arc<dyn RawLeadParser>>,
 }
 
 impl IntakeStage {
     pub fn new(routing: Arc<Routing>) -> Self {
-        IntakeStage { routing }
+        IntakeStage { routing, raw: None }
+    }
+
+    /// Also accept raw provider payloads (records with a `source` header).
+    pub fn with_raw_payloads(mut self, parser: Arc<dyn RawLeadParser>) -> Self {
+        self.raw = Some(parser);
+        self
+    }
+
+    fn raw_payload(&self, source: &str, record: &Record) -> Result<Vec<Outbound>, StageError> {
+        let parser = self.raw.as_ref().ok_or_else(|| {
+            StageError::Invalid("headers.source: raw provider payloads are not accepted here".into())
+        })?;
+        let payload = record.payload.as_deref().unwrap_or_default();
+        let leads = parser
+            .parse(source, record.header("content-type"), payload)
+            .map_err(|e| StageError::Invalid(format!("value (raw payload of source '{source}'): {e}")))?;
+        // The broker's timestamp is when the lead was captured.
+        let captured_at =
+            record.timestamp_ms.and_then(DateTime::<Utc>::from_timestamp_millis).unwrap_or_else(Utc::now);
+        leads
+            .into_iter()
+            .map(|lead| {
+                let correlation = lead_id(&lead.source, &lead.event_id);
+                self.qualified(&lead, correlation, Hops::default(), captured_at)
+            })
+            .collect()
+    }
+
+    /// The `leads.qualified` message for one lead.
+    fn qualified(
+        &self,
+        inbound: &InboundLead,
+        correlation_id: uuid::Uuid,
+        mut hops: Hops,
+        captured_at: DateTime<Utc>,
+    ) -> Result<Outbound, StageError> {
+        let lead = qualify(inbound, &self.routing)?;
+        hops.captured_at = Some(captured_at);
+        let now = Utc::now();
+        hops.qualified_at = Some(now);
+        observe_segment("captured_to_qualified", Some(captured_at), now);
+        let id = derived_id(&["qualified", &lead.lead_id.to_string()]);
+        let key = lead.routing_domain.clone();
+        let envelope = Envelope::with_id(id, event_type::QUALIFIED, correlation_id, lead).with_hops(hops);
+        Ok(Outbound { topic: Topic::Qualified, key, payload: to_json(&envelope) })
     }
 }
 
@@ -35,19 +84,12 @@ impl Stage for IntakeStage {
     }
 
     async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
+        if let Some(source) = record.header("source") {
+            return self.raw_payload(source, record);
+        }
         let inbound = parse_envelope::<InboundLead>(record)?;
         let captured_at = inbound.hops.captured_at.unwrap_or(inbound.occurred_at);
-        let lead = qualify(&inbound.payload, &self.routing)?;
-        let mut hops = inbound.hops.clone();
-        hops.captured_at = Some(captured_at);
-        let now = Utc::now();
-        hops.qualified_at = Some(now);
-        observe_segment("captured_to_qualified", Some(captured_at), now);
-        let id = derived_id(&["qualified", &lead.lead_id.to_string()]);
-        let key = lead.routing_domain.clone();
-        let envelope =
-            Envelope::with_id(id, event_type::QUALIFIED, inbound.correlation_id, lead).with_hops(hops);
-        Ok(vec![Outbound { topic: Topic::Qualified, key, payload: to_json(&envelope) }])
+        Ok(vec![self.qualified(&inbound.payload, inbound.correlation_id, inbound.hops, captured_at)?])
     }
 }
 

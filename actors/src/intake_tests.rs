@@ -117,3 +117,55 @@ async fn rejects_garbage_and_future_schema_versions() {
         .unwrap_err();
     assert_eq!(empty_source.detail(), "payload.source: must not be empty");
 }
+
+/// Stands in for the provider adapters: reads `{"event_id", "email"}` for the source `website`.
+struct FakeRawParser;
+
+impl crate::ports::RawLeadParser for FakeRawParser {
+    fn parse(
+        &self,
+        source: &str,
+        content_type: Option<&str>,
+        payload: &[u8],
+    ) -> Result<Vec<speedlead_topics::InboundLead>, String> {
+        if source != "website" {
+            return Err(format!("unknown source '{source}'"));
+        }
+        assert_eq!(content_type, Some("application/json"));
+        let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+        let contact = Contact { email: v["email"].as_str().map(Into::into), ..Default::default() };
+        Ok(vec![speedlead_topics::InboundLead {
+            source: source.into(),
+            ..inbound(v["event_id"].as_str().unwrap(), contact)
+        }])
+    }
+}
+
+fn raw_record(source: &str, body: &[u8]) -> crate::ports::Record {
+    let mut r = record(3, body);
+    r.timestamp_ms = Some(1_700_000_000_000);
+    r.headers = vec![
+        ("source".into(), source.as_bytes().to_vec()),
+        ("content-type".into(), b"application/json".to_vec()),
+    ];
+    r
+}
+
+#[tokio::test]
+async fn raw_provider_payloads_with_a_source_header_are_qualified_too() {
+    let stage = IntakeStage::new(routing()).with_raw_payloads(std::sync::Arc::new(FakeRawParser));
+    let out = stage
+        .process(&raw_record("website", br#"{"event_id":"f-1","email":"Raw@Example.com"}"#))
+        .await
+        .unwrap();
+    let env = parse_envelope::<QualifiedLead>(&record(0, &out[0].payload)).unwrap();
+    assert_eq!(env.correlation_id, speedlead_topics::lead_id("website", "f-1"));
+    assert_eq!(env.payload.lead_id, env.correlation_id);
+    assert_eq!(env.payload.lead_key, "raw@example.com");
+    assert_eq!(env.hops.captured_at.unwrap().timestamp_millis(), 1_700_000_000_000);
+
+    let unknown = stage.process(&raw_record("fax", b"{}")).await.unwrap_err();
+    assert_eq!(unknown.detail(), "value (raw payload of source 'fax'): unknown source 'fax'");
+    let refused = IntakeStage::new(routing()).process(&raw_record("website", b"{}")).await.unwrap_err();
+    assert!(refused.detail().starts_with("headers.source:"), "{refused}");
+}

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use speedlead_topics::Topic;
+use speedlead_topics::{InboundLead, Topic};
 
 /// One consumed Kafka message, owned so it can travel through an actor mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +18,19 @@ pub struct Record {
     pub payload: Option<Vec<u8>>,
     /// Broker or producer timestamp, milliseconds since the epoch.
     pub timestamp_ms: Option<i64>,
+    /// Kafka headers, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Record {
+    /// The first header named `name` (case-insensitive), as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
     /// The key as text, for dead letters and logs; non-UTF-8 bytes are replaced.
     pub fn key_text(&self) -> Option<String> {
         self.key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned())
@@ -63,6 +73,18 @@ pub trait Publisher: Send + Sync + 'static {
     /// Returns once the broker acknowledged every message (acks=all), or with the first failure.
     /// Messages for the same topic and key keep their order.
     async fn publish(&self, messages: Vec<Outbound>) -> Result<(), PublishError>;
+}
+
+/// Turns a provider's raw payload — published to `leads.inbound` with a `source` header instead of
+/// wrapped in an envelope — into normalized leads, with the same adapters the capture gateway uses.
+pub trait RawLeadParser: Send + Sync + 'static {
+    /// Errors name the problem (unknown source, the bad fields).
+    fn parse(
+        &self,
+        source: &str,
+        content_type: Option<&str>,
+        payload: &[u8],
+    ) -> Result<Vec<InboundLead>, String>;
 }
 
 /// Told when a consumed message has been fully processed, so its offset may be committed.

@@ -104,6 +104,7 @@ pub fn record(offset: i64, payload: &[u8]) -> Record {
         key: Some(b"k".to_vec()),
         payload: Some(payload.to_vec()),
         timestamp_ms: None,
+        headers: Vec::new(),
     }
 }
 

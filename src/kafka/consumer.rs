@@ -21,7 +21,7 @@ use dashmap::DashMap;
 use ractor::ActorRef;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use speedlead_actors::partition::{PartitionMsg, PartitionProgress};
 use speedlead_actors::ports::{OffsetTracker, PartitionRestarter, Record};
@@ -167,6 +167,15 @@ fn record_of(message: &BorrowedMessage<'_>) -> Record {
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec),
         timestamp_ms: message.timestamp().to_millis(),
+        headers: message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

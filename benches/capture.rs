@@ -20,12 +20,7 @@ fn web_form(c: &mut Criterion) {
     headers.insert("webhook-timestamp", now.to_string().parse().unwrap());
     let signature = sign_standard_webhooks(SECRET, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", now, body).unwrap();
     headers.insert("webhook-signature", signature.parse().unwrap());
-    let source = SourceConfig {
-        name: "website".into(),
-        kind: ProviderKind::WebForm,
-        secrets: vec![SECRET.into()],
-        allow_unsigned: false,
-    };
+    let source = SourceConfig::new("website", ProviderKind::WebForm, vec![SECRET.into()]);
     let policy = CapturePolicy {
         require_contact: true,
         idempotency_ttl: std::time::Duration::from_secs(60),

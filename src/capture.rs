@@ -16,12 +16,14 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderMap;
 use chrono::Utc;
 use speedlead_actors::normalize::{normalize_email, normalize_phone};
-use speedlead_actors::ports::{Outbound, Publisher, RawLeadParser};
+use speedlead_actors::ports::{FetchError, FetchedLead, LeadFetcher, Outbound, Publisher, RawLeadParser};
 use speedlead_actors::store::Store;
-use speedlead_topics::{derived_id, event_type, lead_id, lead_key, Envelope, InboundLead, Topic};
+use speedlead_topics::{derived_id, event_type, lead_id, lead_key, Envelope, FetchRef, InboundLead, Topic};
 use uuid::Uuid;
 
-use crate::providers::{provider, CapturedLead, FieldError, RawRequest, Rejection, SourceConfig};
+use crate::providers::{
+    provider, CapturedLead, FieldError, ProviderKind, RawRequest, Rejection, SourceConfig,
+};
 
 const PENDING: &str = "pending";
 const DONE: &str = "done";
@@ -67,6 +69,9 @@ pub fn check_contact(leads: &[CapturedLead], policy: &CapturePolicy) -> Result<(
     }
     let mut errors = Vec::new();
     for (i, captured) in leads.iter().enumerate() {
+        if captured.lead.fetch.is_some() {
+            continue; // ids only: intake fetches the contact, and checks it then
+        }
         let contact = &captured.lead.contact;
         let email = contact.email.as_deref().filter(|e| !e.trim().is_empty()).map(normalize_email);
         let phone = contact
@@ -150,6 +155,37 @@ impl RawLeadParser for RawPayloads {
                 Err(format!("content-type '{ct}' is not one this source sends"))
             }
             Err(Rejection::Unauthorized(reason)) => Err(reason.to_string()),
+        }
+    }
+}
+
+/// Fetches ids-only leads from their provider's API, per the source's `api_base_url` and `api_token`.
+pub struct ProviderApis {
+    client: reqwest::Client,
+    sources: HashMap<String, SourceConfig>,
+}
+
+impl ProviderApis {
+    pub fn new(sources: &[SourceConfig], timeout: Duration) -> Self {
+        let client = reqwest::Client::builder().timeout(timeout).build().expect("HTTP client builds");
+        ProviderApis { client, sources: sources.iter().map(|s| (s.name.clone(), s.clone())).collect() }
+    }
+}
+
+#[async_trait::async_trait]
+impl LeadFetcher for ProviderApis {
+    async fn fetch(&self, source: &str, reference: &FetchRef) -> Result<FetchedLead, FetchError> {
+        let config = self
+            .sources
+            .get(source)
+            .ok_or_else(|| FetchError::NotFound(format!("unknown source '{source}'")))?;
+        match (config.kind, reference.provider.as_str()) {
+            (ProviderKind::Meta, "meta") => {
+                crate::providers::meta::fetch(&self.client, config, &reference.id).await
+            }
+            (kind, provider) => Err(FetchError::NotFound(format!(
+                "source '{source}' ({kind:?}) cannot fetch {provider} leads"
+            ))),
         }
     }
 }

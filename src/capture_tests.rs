@@ -46,6 +46,7 @@ fn captured(event_id: &str, email: Option<&str>, phone: Option<&str>) -> Capture
         contact,
         attribution: Default::default(),
         raw: None,
+        fetch: None,
     };
     CapturedLead { event_id: event_id.into(), lead }
 }

@@ -255,12 +255,11 @@ async fn serve_bench_gateway(
     infra: &Infra,
     target: &HttpTarget,
 ) -> Result<String, Error> {
-    settings.sources = vec![speedlead::providers::SourceConfig {
-        name: target.source.clone(),
-        kind: speedlead::providers::ProviderKind::WebForm,
-        secrets: vec![target.secret.clone()],
-        allow_unsigned: false,
-    }];
+    settings.sources = vec![speedlead::providers::SourceConfig::new(
+        target.source.clone(),
+        speedlead::providers::ProviderKind::WebForm,
+        vec![target.secret.clone()],
+    )];
     let state = http::capture::CaptureState::new(settings, &infra.brokers, infra.store.clone())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

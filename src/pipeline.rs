@@ -53,7 +53,11 @@ impl Pipeline {
 
         let decision_ttl = Duration::from_secs(settings.pipeline.decision_ttl_secs);
         let intake = IntakeStage::new(routing.clone())
-            .with_raw_payloads(Arc::new(crate::capture::RawPayloads::new(&settings.sources)));
+            .with_raw_payloads(Arc::new(crate::capture::RawPayloads::new(&settings.sources)))
+            .with_fetcher(Arc::new(crate::capture::ProviderApis::new(
+                &settings.sources,
+                Duration::from_secs(5),
+            )));
         let wrap = |stage: Arc<dyn Stage>, wrapper: &Option<StageWrapper>| match wrapper {
             Some(w) => w(stage),
             None => stage,

@@ -78,6 +78,7 @@ impl SampleLeads {
             },
             attribution,
             raw: None,
+            fetch: None,
         }
     }
 }

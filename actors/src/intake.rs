@@ -16,7 +16,7 @@ use speedlead_topics::{
 
 use crate::codec::{parse_envelope, to_json};
 use crate::normalize::{normalize_email, normalize_phone};
-use crate::ports::{Outbound, RawLeadParser, Record};
+use crate::ports::{FetchError, LeadFetcher, Outbound, RawLeadParser, Record};
 use crate::rules::Routing;
 use crate::stage::{Stage, StageError};
 use crate::telemetry::observe_segment;
@@ -24,11 +24,45 @@ use crate::telemetry::observe_segment;
 pub struct IntakeStage {
     routing: Arc<Routing>,
     raw: Option<Arc<dyn RawLeadParser>>,
+    fetcher: Option<Arc<dyn LeadFetcher>>,
 }
 
 impl IntakeStage {
     pub fn new(routing: Arc<Routing>) -> Self {
-        IntakeStage { routing, raw: None }
+        IntakeStage { routing, raw: None, fetcher: None }
+    }
+
+    /// Fetch leads that arrived as ids only from their provider's API.
+    pub fn with_fetcher(mut self, fetcher: Arc<dyn LeadFetcher>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// Completes an ids-only lead from its provider's API; other leads pass through unchanged. A
+    /// provider that is down is a transient failure (retried, then dead-lettered), one that does not
+    /// know the lead an invalid record.
+    async fn complete(&self, mut lead: InboundLead) -> Result<InboundLead, StageError> {
+        let Some(reference) = lead.fetch.take() else { return Ok(lead) };
+        let fetcher = self.fetcher.as_ref().ok_or_else(|| {
+            StageError::Invalid(format!("payload.fetch: fetching {} leads is not set up", reference.provider))
+        })?;
+        let fetched = fetcher.fetch(&lead.source, &reference).await.map_err(|e| match e {
+            FetchError::NotFound(why) => StageError::Invalid(format!("payload.fetch: {why}")),
+            FetchError::Unavailable(why) => {
+                StageError::Transient(format!("fetching {} lead: {why}", reference.provider))
+            }
+        })?;
+        let c = &mut lead.contact;
+        let f = fetched.contact;
+        c.name = c.name.take().or(f.name);
+        c.email = c.email.take().or(f.email);
+        c.phone = c.phone.take().or(f.phone);
+        c.company = c.company.take().or(f.company);
+        c.title = c.title.take().or(f.title);
+        c.country = c.country.take().or(f.country);
+        lead.attribution.extend(fetched.attribution);
+        lead.raw = Some(serde_json::json!({ "notification": lead.raw.take(), "fetched": fetched.raw }));
+        Ok(lead)
     }
 
     /// Also accept raw provider payloads (records with a `source` header).
@@ -37,7 +71,7 @@ impl IntakeStage {
         self
     }
 
-    fn raw_payload(&self, source: &str, record: &Record) -> Result<Vec<Outbound>, StageError> {
+    async fn raw_payload(&self, source: &str, record: &Record) -> Result<Vec<Outbound>, StageError> {
         let parser = self.raw.as_ref().ok_or_else(|| {
             StageError::Invalid("headers.source: raw provider payloads are not accepted here".into())
         })?;
@@ -48,13 +82,13 @@ impl IntakeStage {
         // The broker's timestamp is when the lead was captured.
         let captured_at =
             record.timestamp_ms.and_then(DateTime::<Utc>::from_timestamp_millis).unwrap_or_else(Utc::now);
-        leads
-            .into_iter()
-            .map(|lead| {
-                let correlation = lead_id(&lead.source, &lead.event_id);
-                self.qualified(&lead, correlation, Hops::default(), captured_at)
-            })
-            .collect()
+        let mut out = Vec::with_capacity(leads.len());
+        for lead in leads {
+            let correlation = lead_id(&lead.source, &lead.event_id);
+            let lead = self.complete(lead).await?;
+            out.push(self.qualified(&lead, correlation, Hops::default(), captured_at)?);
+        }
+        Ok(out)
     }
 
     /// The `leads.qualified` message for one lead.
@@ -85,11 +119,12 @@ impl Stage for IntakeStage {
 
     async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
         if let Some(source) = record.header("source") {
-            return self.raw_payload(source, record);
+            return self.raw_payload(source, record).await;
         }
         let inbound = parse_envelope::<InboundLead>(record)?;
         let captured_at = inbound.hops.captured_at.unwrap_or(inbound.occurred_at);
-        Ok(vec![self.qualified(&inbound.payload, inbound.correlation_id, inbound.hops, captured_at)?])
+        let lead = self.complete(inbound.payload).await?;
+        Ok(vec![self.qualified(&lead, inbound.correlation_id, inbound.hops, captured_at)?])
     }
 }
 

@@ -87,6 +87,35 @@ pub trait RawLeadParser: Send + Sync + 'static {
     ) -> Result<Vec<InboundLead>, String>;
 }
 
+/// A lead fetched from a provider's API (for providers that notify with ids only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchedLead {
+    pub contact: speedlead_topics::Contact,
+    pub attribution: std::collections::BTreeMap<String, String>,
+    /// The provider's answer verbatim, kept for audit.
+    pub raw: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// The provider does not know the lead (or the source is not set up to fetch): retrying cannot help.
+    #[error("{0}")]
+    NotFound(String),
+    /// The provider is slow, down or rate-limiting: retry later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Fetches the fields of a lead that arrived as ids only.
+#[async_trait]
+pub trait LeadFetcher: Send + Sync + 'static {
+    async fn fetch(
+        &self,
+        source: &str,
+        reference: &speedlead_topics::FetchRef,
+    ) -> Result<FetchedLead, FetchError>;
+}
+
 /// Told when a consumed message has been fully processed, so its offset may be committed.
 pub trait OffsetTracker: Send + Sync + 'static {
     fn processed(&self, topic: &str, partition: i32, offset: i64);

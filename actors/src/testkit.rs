@@ -115,6 +115,7 @@ pub fn inbound(event_id: &str, contact: Contact) -> InboundLead {
         contact,
         attribution: Default::default(),
         raw: None,
+        fetch: None,
     }
 }
 

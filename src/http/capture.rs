@@ -5,12 +5,12 @@
 //! `Retry-After` so the provider retries). A refused request writes nothing and is counted in
 //! `speedlead_capture_rejected_total{source,reason}`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -25,7 +25,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::kafka::publisher::KafkaPublisher;
 use crate::kafka::{client, TopicNames};
-use crate::providers::{provider, RawRequest, Rejection, SourceConfig};
+use crate::providers::{provider, ProviderKind, RawRequest, Rejection, SourceConfig};
 
 pub struct CaptureState {
     pub sources: HashMap<String, SourceConfig>,
@@ -56,7 +56,26 @@ impl CaptureState {
 }
 
 pub fn routes(state: Arc<CaptureState>) -> Router {
-    Router::new().route("/v1/capture/{source}", post(capture)).with_state(state)
+    Router::new().route("/v1/capture/{source}", post(capture).get(handshake)).with_state(state)
+}
+
+/// `GET /v1/capture/{source}`: a provider's subscription handshake (Meta's `hub.challenge`).
+async fn handshake(
+    State(state): State<Arc<CaptureState>>,
+    Path(name): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let Some(source) = state.sources.get(&name) else {
+        return refuse("unknown", StatusCode::NOT_FOUND, "unknown_source", json!({ "source": name }));
+    };
+    let challenge = match source.kind {
+        ProviderKind::Meta => crate::providers::meta::handshake(source, &query),
+        _ => None,
+    };
+    match challenge {
+        Some(challenge) => (StatusCode::OK, challenge).into_response(),
+        None => refuse(&source.name, StatusCode::FORBIDDEN, "bad_handshake", json!({})),
+    }
 }
 
 async fn capture(

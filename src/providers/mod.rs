@@ -5,6 +5,7 @@
 //! Adapters are pure functions of the raw request, so they are tested on the providers' published
 //! payloads and signature test vectors (`tests/fixtures/providers/`) without any server.
 
+pub mod meta;
 pub mod signature;
 pub mod standard_webhooks;
 pub mod web_form;
@@ -22,6 +23,8 @@ pub enum ProviderKind {
     WebForm,
     /// Any sender that signs per Standard Webhooks and posts the normalized lead shape.
     StandardWebhooks,
+    /// Meta Lead Ads (Facebook/Instagram): ids-only notifications, answers fetched from the Graph API.
+    Meta,
 }
 
 /// A configured lead source: its name (the `{source}` in `/v1/capture/{source}`), its provider kind,
@@ -37,6 +40,31 @@ pub struct SourceConfig {
     /// Accept unsigned requests. Only for a web form on a page without a server to sign it.
     #[serde(default)]
     pub allow_unsigned: bool,
+    /// Token the provider echoes in its subscription handshake (Meta's `hub.verify_token`).
+    #[serde(default)]
+    pub verify_token: Option<String>,
+    /// Base URL of the provider's API, for providers that notify with ids only (Meta's Graph API);
+    /// tests point it at a loopback server.
+    #[serde(default)]
+    pub api_base_url: Option<String>,
+    /// Access token for that API.
+    #[serde(default)]
+    pub api_token: Option<String>,
+}
+
+impl SourceConfig {
+    /// A source with just a name, kind and secrets; the rest off.
+    pub fn new(name: impl Into<String>, kind: ProviderKind, secrets: Vec<String>) -> Self {
+        SourceConfig {
+            name: name.into(),
+            kind,
+            secrets,
+            allow_unsigned: false,
+            verify_token: None,
+            api_base_url: None,
+            api_token: None,
+        }
+    }
 }
 
 /// The raw request an adapter verifies and parses. Verification always runs on these exact bytes.
@@ -104,6 +132,7 @@ pub fn provider(kind: ProviderKind) -> &'static dyn Provider {
     match kind {
         ProviderKind::WebForm => &web_form::WebForm,
         ProviderKind::StandardWebhooks => &standard_webhooks::StandardWebhooks,
+        ProviderKind::Meta => &meta::Meta,
     }
 }
 

@@ -77,6 +77,7 @@ impl Provider for StandardWebhooks {
             contact: body.contact.into(),
             attribution: body.attribution,
             raw,
+            fetch: None,
         };
         Ok(vec![CapturedLead { event_id, lead }])
     }
@@ -96,12 +97,7 @@ mod tests {
     use super::*;
 
     fn source() -> SourceConfig {
-        SourceConfig {
-            name: "partner".into(),
-            kind: ProviderKind::StandardWebhooks,
-            secrets: vec![],
-            allow_unsigned: false,
-        }
+        SourceConfig::new("partner", ProviderKind::StandardWebhooks, vec![])
     }
 
     fn parse(body: &[u8], id: Option<&str>) -> Result<Vec<CapturedLead>, Rejection> {

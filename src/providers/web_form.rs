@@ -123,6 +123,7 @@ pub(crate) fn lead_from_fields(
         contact,
         attribution,
         raw: Some(Value::Object(fields.clone())),
+        fetch: None,
     })
 }
 
@@ -138,12 +139,9 @@ mod tests {
     const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
     fn source(allow_unsigned: bool) -> SourceConfig {
-        SourceConfig {
-            name: "website".into(),
-            kind: ProviderKind::WebForm,
-            secrets: vec![SECRET.into()],
-            allow_unsigned,
-        }
+        let mut source = SourceConfig::new("website", ProviderKind::WebForm, vec![SECRET.into()]);
+        source.allow_unsigned = allow_unsigned;
+        source
     }
 
     fn request<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> RawRequest<'a> {

@@ -15,18 +15,8 @@ pub struct Gateway {
 /// Adds the test sources: `website` (signed web form) and `partner` (Standard Webhooks).
 pub fn with_sources(mut settings: Settings) -> Settings {
     settings.sources = vec![
-        SourceConfig {
-            name: "website".into(),
-            kind: ProviderKind::WebForm,
-            secrets: vec![SECRET.into()],
-            allow_unsigned: false,
-        },
-        SourceConfig {
-            name: "partner".into(),
-            kind: ProviderKind::StandardWebhooks,
-            secrets: vec![SECRET.into()],
-            allow_unsigned: false,
-        },
+        SourceConfig::new("website", ProviderKind::WebForm, vec![SECRET.into()]),
+        SourceConfig::new("partner", ProviderKind::StandardWebhooks, vec![SECRET.into()]),
     ];
     settings
 }

@@ -52,6 +52,19 @@ pub struct InboundLead {
     /// The provider payload verbatim, kept for audit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<serde_json::Value>,
+    /// Set by providers that notify with ids only (e.g. Meta Lead Ads): intake fetches the lead's
+    /// fields from the provider's API before qualifying it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchRef>,
+}
+
+/// Where to fetch a lead that arrived as ids only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FetchRef {
+    /// Provider whose API holds the lead, e.g. `meta`.
+    pub provider: String,
+    /// The provider's id of the lead, e.g. Meta's `leadgen_id`.
+    pub id: String,
 }
 
 /// Value of `leads.qualified`: a validated, normalized lead with its routing domain.

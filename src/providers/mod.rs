@@ -5,6 +5,7 @@
 //! Adapters are pure functions of the raw request, so they are tested on the providers' published
 //! payloads and signature test vectors (`tests/fixtures/providers/`) without any server.
 
+pub mod gohighlevel;
 pub mod meta;
 pub mod signature;
 pub mod standard_webhooks;
@@ -25,6 +26,9 @@ pub enum ProviderKind {
     StandardWebhooks,
     /// Meta Lead Ads (Facebook/Instagram): ids-only notifications, answers fetched from the Graph API.
     Meta,
+    /// GoHighLevel `ContactCreate` webhooks, RSA-signed.
+    #[serde(rename = "gohighlevel")]
+    GoHighLevel,
 }
 
 /// A configured lead source: its name (the `{source}` in `/v1/capture/{source}`), its provider kind,
@@ -133,6 +137,7 @@ pub fn provider(kind: ProviderKind) -> &'static dyn Provider {
         ProviderKind::WebForm => &web_form::WebForm,
         ProviderKind::StandardWebhooks => &standard_webhooks::StandardWebhooks,
         ProviderKind::Meta => &meta::Meta,
+        ProviderKind::GoHighLevel => &gohighlevel::GoHighLevel,
     }
 }
 

@@ -5,10 +5,15 @@
 //! Adapters are pure functions of the raw request, so they are tested on the providers' published
 //! payloads and signature test vectors (`tests/fixtures/providers/`) without any server.
 
+pub mod drift;
 pub mod gohighlevel;
+pub mod google_ads;
+pub mod hubspot;
+pub mod intercom;
 pub mod meta;
 pub mod signature;
 pub mod standard_webhooks;
+pub mod typeform;
 pub mod web_form;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +29,16 @@ pub enum ProviderKind {
     WebForm,
     /// Any sender that signs per Standard Webhooks and posts the normalized lead shape.
     StandardWebhooks,
+    /// Typeform `form_response` webhooks (`Typeform-Signature`).
+    Typeform,
+    /// HubSpot form submissions (`X-HubSpot-Signature-v3`, or legacy v1).
+    Hubspot,
+    /// Intercom conversation and contact notifications (`X-Hub-Signature`, HMAC-SHA1).
+    Intercom,
+    /// Drift webhooks (static verification token).
+    Drift,
+    /// Google Ads lead form webhooks (`google_key` in the body).
+    GoogleAds,
     /// Meta Lead Ads (Facebook/Instagram): ids-only notifications, answers fetched from the Graph API.
     Meta,
     /// GoHighLevel `ContactCreate` webhooks, RSA-signed.
@@ -136,6 +151,11 @@ pub fn provider(kind: ProviderKind) -> &'static dyn Provider {
     match kind {
         ProviderKind::WebForm => &web_form::WebForm,
         ProviderKind::StandardWebhooks => &standard_webhooks::StandardWebhooks,
+        ProviderKind::Typeform => &typeform::Typeform,
+        ProviderKind::Hubspot => &hubspot::Hubspot,
+        ProviderKind::Intercom => &intercom::Intercom,
+        ProviderKind::Drift => &drift::Drift,
+        ProviderKind::GoogleAds => &google_ads::GoogleAds,
         ProviderKind::Meta => &meta::Meta,
         ProviderKind::GoHighLevel => &gohighlevel::GoHighLevel,
     }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use speedlead_topics::{Contact, InboundLead};
 
+use super::fields::text;
 use super::signature::any_matches;
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
@@ -149,19 +150,6 @@ impl Provider for GoogleAds {
             fetch: None,
         };
         Ok(vec![CapturedLead { event_id, lead }])
-    }
-}
-
-/// A string (or number) at `path`; `None` when absent, null or blank. Other types are an error.
-fn text(value: Option<&Value>, path: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            errors.push(FieldError::new(path, "must be a string"));
-            None
-        }
     }
 }
 

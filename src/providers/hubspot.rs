@@ -22,6 +22,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 use speedlead_topics::{Contact, InboundLead};
 
+use super::fields::text;
 use super::signature::{any_matches, hmac_sha256, sha256, TIMESTAMP_TOLERANCE_SECS};
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
@@ -216,19 +217,6 @@ fn read_result(result: &Map<String, Value>, path: &str, errors: &mut Vec<FieldEr
         country: fields.remove("country"),
     };
     Some((event_id?, contact, attribution))
-}
-
-/// A string (or number) at `path`; `None` when absent, null or blank. Other types are an error.
-fn text(value: Option<&Value>, path: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            errors.push(FieldError::new(path, "must be a string"));
-            None
-        }
-    }
 }
 
 #[cfg(test)]

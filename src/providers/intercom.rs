@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use speedlead_topics::{Contact, InboundLead};
 
+use super::fields::text;
 use super::signature::{any_matches, hmac_sha1};
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
@@ -194,19 +195,6 @@ fn strip_html(html: &str) -> String {
         .replace("&#39;", "'")
         .replace("&amp;", "&");
     out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A string (or number) at `path`; `None` when absent, null or blank. Other types are an error.
-fn text(value: Option<&Value>, path: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            errors.push(FieldError::new(path, "must be a string"));
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! payloads and signature test vectors (`tests/fixtures/providers/`) without any server.
 
 pub mod drift;
+mod fields;
 pub mod gohighlevel;
 pub mod google_ads;
 pub mod hubspot;

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 use speedlead_topics::{Contact, InboundLead};
 
+use super::fields::{required, text};
 use super::signature::{any_matches, hmac_sha256};
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
@@ -218,29 +219,6 @@ fn json_body(request: &RawRequest<'_>) -> Result<Value, Rejection> {
         return Err(Rejection::UnsupportedMediaType(content_type));
     }
     serde_json::from_slice(request.body).map_err(|e| Rejection::invalid("$", format!("not valid JSON: {e}")))
-}
-
-/// A string (or number) at `path`; `None` when absent, null or blank. Other types are an error.
-fn text(value: Option<&Value>, path: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    match value {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            errors.push(FieldError::new(path, "must be a string"));
-            None
-        }
-    }
-}
-
-/// Like [`text`], but absence is an error too.
-fn required(value: Option<&Value>, path: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let before = errors.len();
-    let found = text(value, path, errors);
-    if found.is_none() && errors.len() == before {
-        errors.push(FieldError::new(path, "required"));
-    }
-    found
 }
 
 #[cfg(test)]

@@ -3,7 +3,16 @@
 
 use serde_json::Value;
 
-use super::FieldError;
+use super::{FieldError, RawRequest, Rejection};
+
+/// The request body as JSON, refusing other content types (415) and malformed JSON (422).
+pub(crate) fn json_body(request: &RawRequest<'_>) -> Result<Value, Rejection> {
+    let content_type = request.content_type();
+    if content_type != "application/json" {
+        return Err(Rejection::UnsupportedMediaType(content_type));
+    }
+    serde_json::from_slice(request.body).map_err(|e| Rejection::invalid("$", format!("not valid JSON: {e}")))
+}
 
 /// A string (or number) at `path`; `None` when absent, null or blank. Other types are an error.
 pub(crate) fn text(value: Option<&Value>, path: &str, errors: &mut Vec<FieldError>) -> Option<String> {

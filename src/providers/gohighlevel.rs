@@ -15,6 +15,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use speedlead_topics::{Contact, InboundLead};
 
+use super::fields::json_body;
 use super::signature::{fresh, TIMESTAMP_TOLERANCE_SECS};
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
@@ -49,11 +50,7 @@ impl Provider for GoHighLevel {
     }
 
     fn parse(&self, source: &SourceConfig, request: &RawRequest<'_>) -> Result<Vec<CapturedLead>, Rejection> {
-        if request.content_type() != "application/json" {
-            return Err(Rejection::UnsupportedMediaType(request.content_type()));
-        }
-        let body: Value = serde_json::from_slice(request.body)
-            .map_err(|e| Rejection::invalid("$", format!("not valid JSON: {e}")))?;
+        let body = json_body(request)?;
         match body.get("type").and_then(Value::as_str) {
             Some("ContactCreate") => {}
             Some("OpportunityCreate") => {

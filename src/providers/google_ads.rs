@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use speedlead_topics::{Contact, InboundLead};
 
-use super::fields::text;
+use super::fields::{json_body, text};
 use super::signature::any_matches;
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
@@ -48,12 +48,7 @@ impl Provider for GoogleAds {
     }
 
     fn parse(&self, source: &SourceConfig, request: &RawRequest<'_>) -> Result<Vec<CapturedLead>, Rejection> {
-        let content_type = request.content_type();
-        if content_type != "application/json" {
-            return Err(Rejection::UnsupportedMediaType(content_type));
-        }
-        let payload: Value = serde_json::from_slice(request.body)
-            .map_err(|e| Rejection::invalid("$", format!("not valid JSON: {e}")))?;
+        let payload = json_body(request)?;
         let Some(root) = payload.as_object() else {
             return Err(Rejection::invalid("$", "must be a JSON object"));
         };

@@ -22,7 +22,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 use speedlead_topics::{Contact, InboundLead};
 
-use super::fields::text;
+use super::fields::{json_body, text};
 use super::signature::{any_matches, hmac_sha256, sha256, TIMESTAMP_TOLERANCE_SECS};
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
@@ -54,12 +54,7 @@ impl Provider for Hubspot {
     }
 
     fn parse(&self, source: &SourceConfig, request: &RawRequest<'_>) -> Result<Vec<CapturedLead>, Rejection> {
-        let content_type = request.content_type();
-        if content_type != "application/json" {
-            return Err(Rejection::UnsupportedMediaType(content_type));
-        }
-        let payload: Value = serde_json::from_slice(request.body)
-            .map_err(|e| Rejection::invalid("$", format!("not valid JSON: {e}")))?;
+        let payload = json_body(request)?;
         let root = match &payload {
             Value::Object(root) => root,
             Value::Array(events) if events.iter().any(|e| e["subscriptionType"] == "contact.creation") => {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use speedlead_actors::ports::{FetchError, FetchedLead};
 use speedlead_topics::{Contact, FetchRef, InboundLead};
 
+use super::fields::json_body;
 use super::signature::{any_matches, hmac_sha256};
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
@@ -32,11 +33,7 @@ impl Provider for Meta {
     }
 
     fn parse(&self, source: &SourceConfig, request: &RawRequest<'_>) -> Result<Vec<CapturedLead>, Rejection> {
-        if request.content_type() != "application/json" {
-            return Err(Rejection::UnsupportedMediaType(request.content_type()));
-        }
-        let body: Value = serde_json::from_slice(request.body)
-            .map_err(|e| Rejection::invalid("$", format!("not valid JSON: {e}")))?;
+        let body = json_body(request)?;
         let entries = body
             .get("entry")
             .and_then(Value::as_array)

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 use speedlead_topics::{Contact, InboundLead};
 
-use super::fields::{required, text};
+use super::fields::{json_body, required, text};
 use super::signature::{any_matches, hmac_sha256};
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
@@ -211,14 +211,6 @@ fn read_response(
             slots.set(slot, value);
         }
     }
-}
-
-fn json_body(request: &RawRequest<'_>) -> Result<Value, Rejection> {
-    let content_type = request.content_type();
-    if content_type != "application/json" {
-        return Err(Rejection::UnsupportedMediaType(content_type));
-    }
-    serde_json::from_slice(request.body).map_err(|e| Rejection::invalid("$", format!("not valid JSON: {e}")))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use speedlead_topics::{Contact, InboundLead};
 
-use super::signature::{sha256, verify_standard_webhooks};
+use super::signature::sha256;
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
 pub struct WebForm;
@@ -27,14 +27,8 @@ impl Provider for WebForm {
         if source.allow_unsigned && request.header("webhook-signature").is_none() {
             return Ok(());
         }
-        verify_standard_webhooks(
-            &source.secrets,
-            request.header("webhook-id"),
-            request.header("webhook-timestamp"),
-            request.header("webhook-signature"),
-            request.body,
-            request.now,
-        )
+        // Signed forms use Standard Webhooks, exactly as that provider checks it.
+        super::standard_webhooks::StandardWebhooks.verify(source, request)
     }
 
     fn parse(&self, source: &SourceConfig, request: &RawRequest<'_>) -> Result<Vec<CapturedLead>, Rejection> {

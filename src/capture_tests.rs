@@ -47,6 +47,8 @@ fn captured(event_id: &str, email: Option<&str>, phone: Option<&str>) -> Capture
         attribution: Default::default(),
         raw: None,
         fetch: None,
+        consent: Default::default(),
+        signals: Default::default(),
     };
     CapturedLead { event_id: event_id.into(), lead }
 }

@@ -79,6 +79,8 @@ impl SampleLeads {
             attribution,
             raw: None,
             fetch: None,
+            consent: Default::default(),
+            signals: Default::default(),
         }
     }
 }

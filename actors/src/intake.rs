@@ -188,6 +188,8 @@ pub fn qualify(inbound: &InboundLead, routing: &Routing) -> Result<QualifiedLead
         event_id: inbound.event_id.clone(),
         contact,
         attribution: inbound.attribution.clone(),
+        consent: inbound.consent.clone(),
+        signals: inbound.signals.clone(),
         warnings,
     })
 }

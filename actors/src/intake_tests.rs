@@ -75,6 +75,16 @@ async fn rejects_leads_without_a_usable_contact_naming_the_field() {
 }
 
 #[tokio::test]
+async fn consent_and_signals_travel_with_the_lead() {
+    let mut lead = inbound("e", contact(Some("a@b.co"), None, None));
+    lead.consent.insert("email_marketing".into(), true);
+    lead.signals.insert("pages_viewed".into(), 7.into());
+    let q = qualify(&lead, &routing()).unwrap();
+    assert_eq!(q.consent, lead.consent);
+    assert_eq!(q.signals, lead.signals);
+}
+
+#[tokio::test]
 async fn keeps_the_lead_when_only_one_channel_is_unusable() {
     let lead = qualify(&inbound("e", contact(Some("not-an-email"), Some("+14155552671"), None)), &routing())
         .unwrap();

@@ -116,6 +116,8 @@ pub fn inbound(event_id: &str, contact: Contact) -> InboundLead {
         attribution: Default::default(),
         raw: None,
         fetch: None,
+        consent: Default::default(),
+        signals: Default::default(),
     }
 }
 

@@ -79,6 +79,8 @@ impl Provider for Drift {
             attribution,
             raw: Some(payload),
             fetch: None,
+            consent: Default::default(),
+            signals: Default::default(),
         };
         Ok(vec![CapturedLead { event_id, lead }])
     }

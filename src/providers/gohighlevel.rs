@@ -94,6 +94,8 @@ impl Provider for GoHighLevel {
             attribution,
             raw: Some(body.clone()),
             fetch: None,
+            consent: Default::default(),
+            signals: Default::default(),
         };
         Ok(vec![CapturedLead { event_id, lead }])
     }

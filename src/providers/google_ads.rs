@@ -143,6 +143,8 @@ impl Provider for GoogleAds {
             attribution,
             raw: Some(payload),
             fetch: None,
+            consent: Default::default(),
+            signals: Default::default(),
         };
         Ok(vec![CapturedLead { event_id, lead }])
     }

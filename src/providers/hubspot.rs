@@ -86,6 +86,8 @@ impl Provider for Hubspot {
                     attribution,
                     raw: Some(payload.clone()),
                     fetch: None,
+                    consent: Default::default(),
+                    signals: Default::default(),
                 };
                 leads.push(CapturedLead { event_id, lead });
             }

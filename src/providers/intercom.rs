@@ -71,8 +71,9 @@ impl Provider for Intercom {
         };
         let mut contact = Contact::default();
         let mut attribution = BTreeMap::new();
+        let mut signals = BTreeMap::new();
         if let Some(item) = item {
-            read_item(item, &mut contact, &mut attribution, &mut errors);
+            read_item(item, &mut contact, &mut attribution, &mut signals, &mut errors);
         }
         let event_id = match event_id {
             Some(id) if errors.is_empty() => id,
@@ -85,6 +86,8 @@ impl Provider for Intercom {
             attribution,
             raw: Some(payload),
             fetch: None,
+            consent: Default::default(),
+            signals,
         };
         Ok(vec![CapturedLead { event_id, lead }])
     }
@@ -94,6 +97,7 @@ fn read_item(
     item: &Map<String, Value>,
     contact: &mut Contact,
     attribution: &mut BTreeMap<String, String>,
+    signals: &mut BTreeMap<String, Value>,
     errors: &mut Vec<FieldError>,
 ) {
     let kind = text(item.get("type"), "data.item.type", errors);
@@ -128,6 +132,7 @@ fn read_item(
             let transcript = transcript(item, errors);
             if !transcript.is_empty() {
                 attribution.insert("chat_excerpt".into(), transcript.chars().take(EXCERPT_CHARS).collect());
+                signals.insert("chat_transcript".into(), Value::String(transcript.clone()));
             }
         }
         Some(other) => {
@@ -243,6 +248,7 @@ mod tests {
         assert_eq!(lead.contact.name.as_deref(), Some("Jane Doe"));
         assert_eq!(lead.contact.email.as_deref(), Some("jane@example.com"));
         assert_eq!(lead.attribution["chat_excerpt"], "Need a quote");
+        assert_eq!(lead.signals["chat_transcript"], "Need a quote", "the whole transcript, for scoring");
         assert_eq!(lead.attribution["intercom_conversation_id"], "1105161660");
         assert_eq!(lead.raw.as_ref(), Some(&serde_json::from_slice::<Value>(body()).unwrap()));
     }

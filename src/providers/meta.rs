@@ -66,6 +66,8 @@ impl Provider for Meta {
                     attribution,
                     raw: Some(change.clone()),
                     fetch: Some(FetchRef { provider: "meta".into(), id: id.clone() }),
+                    consent: Default::default(),
+                    signals: Default::default(),
                 };
                 leads.push(CapturedLead { event_id: id, lead });
             }

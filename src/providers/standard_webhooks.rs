@@ -19,6 +19,10 @@ struct Body {
     contact: StrictContact,
     #[serde(default)]
     attribution: BTreeMap<String, String>,
+    #[serde(default)]
+    consent: BTreeMap<String, bool>,
+    #[serde(default)]
+    signals: BTreeMap<String, serde_json::Value>,
 }
 
 /// [`Contact`], refusing unknown fields so a sender's typo (`emial`) is an error, not a lost value.
@@ -78,6 +82,8 @@ impl Provider for StandardWebhooks {
             attribution: body.attribution,
             raw,
             fetch: None,
+            consent: body.consent,
+            signals: body.signals,
         };
         Ok(vec![CapturedLead { event_id, lead }])
     }

@@ -63,6 +63,8 @@ impl Provider for Typeform {
             attribution,
             raw: Some(payload),
             fetch: None,
+            consent: Default::default(),
+            signals: Default::default(),
         };
         Ok(vec![CapturedLead { event_id, lead }])
     }

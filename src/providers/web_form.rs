@@ -108,6 +108,20 @@ pub(crate) fn lead_from_fields(
         .filter(|(k, _)| k.starts_with("utm_") || *k == "gclid" || *k == "fbclid" || *k == "campaign")
         .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
         .collect();
+    let mut consent = BTreeMap::new();
+    for (key, value) in fields.iter().filter(|(k, _)| k.starts_with("consent_")) {
+        match as_bool(value) {
+            Some(given) => {
+                consent.insert(key.trim_start_matches("consent_").to_string(), given);
+            }
+            None => errors.push(FieldError::new(key.as_str(), "must be true/false, yes/no, on/off or 1/0")),
+        }
+    }
+    let signals = fields
+        .iter()
+        .filter(|(k, _)| SIGNALS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     if !errors.is_empty() {
         return Err(Rejection::Invalid(errors));
     }
@@ -118,7 +132,27 @@ pub(crate) fn lead_from_fields(
         attribution,
         raw: Some(Value::Object(fields.clone())),
         fetch: None,
+        consent,
+        signals,
     })
+}
+
+/// Behaviour a form (or its page script) reports, kept for scoring.
+const SIGNALS: &[&str] =
+    &["pages_viewed", "time_on_site_secs", "page_url", "referrer", "form_type", "message"];
+
+/// Checkbox values as browsers and form tools send them.
+fn as_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().filter(|n| *n == 0 || *n == 1).map(|n| n == 1),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Some(true),
+            "false" | "no" | "off" | "0" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +194,20 @@ mod tests {
         assert_eq!(lead.contact.phone.as_deref(), Some("4155552671"));
         assert_eq!(lead.attribution["utm_campaign"], "spring");
         assert_eq!(lead.raw.as_ref().unwrap()["company_name"], "Acme");
+    }
+
+    #[test]
+    fn consent_checkboxes_and_behaviour_signals_are_kept() {
+        let body = b"email=a%40b.co&consent_email_marketing=on&consent_sms=0&pages_viewed=7&form_type=demo";
+        let h = headers("application/x-www-form-urlencoded");
+        let lead = &WebForm.parse(&source(true), &request(&h, body)).unwrap()[0].lead;
+        assert_eq!(lead.consent, BTreeMap::from([("email_marketing".into(), true), ("sms".into(), false)]));
+        assert_eq!(lead.signals["pages_viewed"], "7");
+        assert_eq!(lead.signals["form_type"], "demo");
+        let h = headers("application/json");
+        let bad =
+            WebForm.parse(&source(true), &request(&h, br#"{"email":"a@b.co","consent_terms":"maybe"}"#));
+        assert!(matches!(bad, Err(Rejection::Invalid(ref f)) if f[0].field == "consent_terms"), "{bad:?}");
     }
 
     #[test]

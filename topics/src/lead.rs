@@ -56,6 +56,13 @@ pub struct InboundLead {
     /// fields from the provider's API before qualifying it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch: Option<FetchRef>,
+    /// Consent the person gave, by purpose (`email_marketing`, `sms`, `terms`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub consent: BTreeMap<String, bool>,
+    /// Behaviour signals for scoring (`pages_viewed`, `time_on_site_secs`, `form_type`,
+    /// `chat_transcript`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signals: BTreeMap<String, serde_json::Value>,
 }
 
 /// Where to fetch a lead that arrived as ids only.
@@ -82,6 +89,12 @@ pub struct QualifiedLead {
     pub contact: Contact,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attribution: BTreeMap<String, String>,
+    /// Carried from the inbound lead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub consent: BTreeMap<String, bool>,
+    /// Carried from the inbound lead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signals: BTreeMap<String, serde_json::Value>,
     /// Fields that were present but unusable and so left out of `contact` (the inbound message keeps
     /// the original), e.g. `contact.email: 'ana@' has no valid domain`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -124,7 +137,7 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LeadEvent {
-    Qualified(QualifiedLead),
+    Qualified(Box<QualifiedLead>),
     Assigned(Assignment),
     Acknowledged(Ack),
 }

@@ -183,6 +183,9 @@ impl LeadFetcher for ProviderApis {
             (ProviderKind::Meta, "meta") => {
                 crate::providers::meta::fetch(&self.client, config, &reference.id).await
             }
+            (ProviderKind::Hubspot, "hubspot") => {
+                crate::providers::hubspot_contacts::fetch(&self.client, config, &reference.id).await
+            }
             (kind, provider) => Err(FetchError::NotFound(format!(
                 "source '{source}' ({kind:?}) cannot fetch {provider} leads"
             ))),

@@ -13,8 +13,7 @@
 //! - v1 (when `X-HubSpot-Signature-Version: v1` and no v3 header): hex SHA-256 of `secret + body`
 //!   in `X-HubSpot-Signature`. v1 has no timestamp, so it cannot refuse replays. v2 is not supported.
 //!
-//! `contact.creation` webhook events carry only object ids; they are refused as invalid until the
-//! contact can be fetched from the HubSpot API.
+//! `contact.creation` webhook events carry only object ids: see [`super::hubspot_contacts`].
 
 use std::collections::BTreeMap;
 
@@ -27,9 +26,6 @@ use super::signature::{any_matches, hmac_sha256, sha256, TIMESTAMP_TOLERANCE_SEC
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
 
 pub struct Hubspot;
-
-const CONTACT_CREATION: &str =
-    "contact.creation events carry ids only; fetching contacts from the HubSpot API is not supported yet";
 
 impl Provider for Hubspot {
     fn verify(&self, source: &SourceConfig, request: &RawRequest<'_>) -> Result<(), Rejection> {
@@ -58,7 +54,7 @@ impl Provider for Hubspot {
         let root = match &payload {
             Value::Object(root) => root,
             Value::Array(events) if events.iter().any(|e| e["subscriptionType"] == "contact.creation") => {
-                return Err(Rejection::invalid("$", CONTACT_CREATION));
+                return super::hubspot_contacts::parse_events(source, events);
             }
             Value::Array(_) => {
                 return Err(Rejection::invalid("$", "expected form submissions, not webhook events"))
@@ -315,7 +311,7 @@ mod tests {
         assert_eq!(decode_signed_uri("a%3a%2F%25%zz%"), "a:/%25%zz%");
     }
 
-    /// HubSpot's published v1 example, and why contact.creation events are refused.
+    /// HubSpot's published v1 example, on a contact.creation batch.
     #[test]
     fn v1_test_vector_and_contact_creation() {
         let body = CREATION.trim_end_matches('\n').as_bytes();
@@ -331,8 +327,12 @@ mod tests {
         let tampered = CREATION.trim_end_matches('\n').replacen("\"objectId\":123", "\"objectId\":124", 1);
         let r = Hubspot.verify(&source(), &request(&h, URI, tampered.as_bytes(), now));
         assert_eq!(r, Err(Rejection::Unauthorized("bad_signature")));
-        let r = Hubspot.parse(&source(), &request(&h, URI, body, now));
-        assert_eq!(r, Err(Rejection::invalid("$", CONTACT_CREATION)));
+        let leads = Hubspot.parse(&source(), &request(&h, URI, body, now)).unwrap();
+        assert_eq!(
+            leads[0].lead.fetch.as_ref().map(|f| f.id.as_str()),
+            Some("123"),
+            "fetched later by intake"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod fields;
 pub mod gohighlevel;
 pub mod google_ads;
 pub mod hubspot;
+pub mod hubspot_contacts;
 pub mod intercom;
 pub mod meta;
 pub mod signature;

@@ -183,6 +183,9 @@ impl LeadFetcher for ProviderApis {
             (ProviderKind::Meta, "meta") => {
                 crate::providers::meta::fetch(&self.client, config, &reference.id).await
             }
+            (ProviderKind::GoHighLevel, "gohighlevel") => {
+                crate::providers::gohighlevel::fetch(&self.client, config, &reference.id).await
+            }
             (ProviderKind::Hubspot, "hubspot") => {
                 crate::providers::hubspot_contacts::fetch(&self.client, config, &reference.id).await
             }

@@ -126,6 +126,11 @@ fn deliveries() -> Vec<Delivery> {
         Delivery { source: "google", body: fixture("google_ads_lead_form.json"), sign: unsigned },
         Delivery { source: "meta", body: fixture("meta_leadgen_webhook.json"), sign: sign_meta },
         Delivery { source: "ghl", body: ghl, sign: sign_gohighlevel },
+        Delivery {
+            source: "ghl",
+            body: fixture("gohighlevel_opportunity_create.json"),
+            sign: sign_gohighlevel,
+        },
     ]
 }
 
@@ -135,7 +140,10 @@ fn tampered(d: &Delivery) -> String {
         "drift" => d.body.replace("verif-token", "verif-tokem"),
         "google" => d.body.replace("secret-key", "secret-kez"),
         _ => {
-            let at = d.body.find("example.com").or_else(|| d.body.find("123")).expect("a byte to change");
+            let at = ["example.com", "123", "New Deal"]
+                .iter()
+                .find_map(|needle| d.body.find(needle))
+                .expect("a byte to change");
             let mut bytes = d.body.clone().into_bytes();
             bytes[at] ^= 0x01;
             String::from_utf8(bytes).unwrap()

@@ -1,8 +1,9 @@
 //! GoHighLevel: `x-wh-signature` is a base64 RSA-SHA256 (PKCS#1 v1.5) signature over the raw body,
 //! checked with GoHighLevel's published public key (configured as the source's secret, PEM; list
-//! two while they rotate). The body's `timestamp` must be within 5 minutes of receipt.
-//! `ContactCreate` carries the contact; `OpportunityCreate` carries only a contact id, which needs the
-//! GoHighLevel API and is refused for now.
+//! two while they rotate). The body's `timestamp`, where the event has one, must be within 5 minutes
+//! of receipt.
+//! `ContactCreate` carries the contact; `OpportunityCreate` carries only a contact id, so intake reads
+//! the contact from the GoHighLevel API (`api_token`, optional `api_base_url`).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,8 @@ use rsa::signature::Verifier;
 use rsa::RsaPublicKey;
 use serde_json::Value;
 use sha2::Sha256;
-use speedlead_topics::{Contact, InboundLead};
+use speedlead_actors::ports::{FetchError, FetchedLead};
+use speedlead_topics::{Contact, FetchRef, InboundLead};
 
 use super::fields::json_body;
 use super::signature::{fresh, TIMESTAMP_TOLERANCE_SECS};
@@ -41,9 +43,11 @@ impl Provider for GoHighLevel {
         }
         let body: Value =
             serde_json::from_slice(request.body).map_err(|_| Rejection::Unauthorized("bad_signature"))?;
-        let timestamp = body
-            .get("timestamp")
-            .and_then(Value::as_str)
+        // Some events (e.g. OpportunityCreate in GoHighLevel's own examples) carry no timestamp; they
+        // still need the signature, and a replay of the same event is absorbed by its idempotency key.
+        let Some(timestamp) = body.get("timestamp") else { return Ok(()) };
+        let timestamp = timestamp
+            .as_str()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .ok_or(Rejection::Unauthorized("stale_timestamp"))?;
         fresh(timestamp.timestamp(), request.now, TIMESTAMP_TOLERANCE_SECS)
@@ -51,41 +55,33 @@ impl Provider for GoHighLevel {
 
     fn parse(&self, source: &SourceConfig, request: &RawRequest<'_>) -> Result<Vec<CapturedLead>, Rejection> {
         let body = json_body(request)?;
-        match body.get("type").and_then(Value::as_str) {
-            Some("ContactCreate") => {}
+        let (event_field, contact, fetch) = match body.get("type").and_then(Value::as_str) {
+            Some("ContactCreate") => ("webhookId", contact_from(&body), None),
+            // Carries only the contact's id: intake reads the contact from the GoHighLevel API.
             Some("OpportunityCreate") => {
-                return Err(Rejection::invalid(
-                    "type",
-                    "OpportunityCreate carries only a contact id; fetching contacts from the GoHighLevel API is not supported yet",
-                ))
+                let Some(contact_id) = text(&body, "contactId") else {
+                    return Err(Rejection::invalid("contactId", "missing"));
+                };
+                ("id", Contact::default(), Some(FetchRef { provider: "gohighlevel".into(), id: contact_id }))
             }
             Some(other) => return Err(Rejection::invalid("type", format!("'{other}' is not a lead event"))),
             None => return Err(Rejection::invalid("type", "missing")),
-        }
-        let text =
-            |field: &str| body.get(field).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
-        let Some(event_id) = text("webhookId").map(str::to_string) else {
-            return Err(Rejection::Invalid(vec![FieldError::new("webhookId", "missing")]));
         };
-        let name = text("name").map(str::to_string).or_else(|| {
-            let parts: Vec<&str> = [text("firstName"), text("lastName")].into_iter().flatten().collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        });
-        let contact = Contact {
-            name,
-            email: text("email").map(str::to_string),
-            phone: text("phone").map(str::to_string),
-            company: text("companyName").map(str::to_string),
-            title: None,
-            country: text("country").map(str::to_string),
+        let Some(event_id) = text(&body, event_field) else {
+            return Err(Rejection::Invalid(vec![FieldError::new(event_field, "missing")]));
         };
         let mut attribution = BTreeMap::new();
-        if let Some(s) = text("source") {
-            attribution.insert("ghl_source".to_string(), s.to_string());
+        if let Some(s) = text(&body, "source") {
+            attribution.insert("ghl_source".to_string(), s);
         }
         if let Some(tags) = body.get("tags").and_then(Value::as_array) {
             let tags: Vec<&str> = tags.iter().filter_map(Value::as_str).collect();
             attribution.insert("ghl_tags".to_string(), tags.join(","));
+        }
+        for (field, key) in [("pipelineId", "ghl_pipeline_id"), ("monetaryValue", "ghl_monetary_value")] {
+            if let Some(v) = text(&body, field) {
+                attribution.insert(key.to_string(), v);
+            }
         }
         let lead = InboundLead {
             source: source.name.clone(),
@@ -93,12 +89,71 @@ impl Provider for GoHighLevel {
             contact,
             attribution,
             raw: Some(body.clone()),
-            fetch: None,
+            fetch,
             consent: Default::default(),
             signals: Default::default(),
         };
         Ok(vec![CapturedLead { event_id, lead }])
     }
+}
+
+/// A non-empty string (or number) field of a JSON object.
+fn text(object: &Value, field: &str) -> Option<String> {
+    match object.get(field)? {
+        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_string),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A GoHighLevel contact (webhook body or API answer) as a lead's contact.
+fn contact_from(object: &Value) -> Contact {
+    let name = text(object, "name").or_else(|| {
+        let parts: Vec<String> =
+            [text(object, "firstName"), text(object, "lastName")].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    });
+    Contact {
+        name,
+        email: text(object, "email"),
+        phone: text(object, "phone"),
+        company: text(object, "companyName"),
+        title: None,
+        country: text(object, "country"),
+    }
+}
+
+/// API used when a source sets no `api_base_url`.
+pub const GOHIGHLEVEL_API: &str = "https://services.leadconnectorhq.com";
+
+/// Reads a contact from the GoHighLevel API (`GET /contacts/{id}`, answer `{"contact": {…}}`).
+pub async fn fetch(
+    client: &reqwest::Client,
+    source: &SourceConfig,
+    id: &str,
+) -> Result<FetchedLead, FetchError> {
+    let base = source.api_base_url.as_deref().unwrap_or(GOHIGHLEVEL_API).trim_end_matches('/');
+    let token = source.api_token.as_deref().ok_or_else(|| {
+        FetchError::NotFound(format!("source '{}' has no api_token for the GoHighLevel API", source.name))
+    })?;
+    let response = client
+        .get(format!("{base}/contacts/{id}"))
+        .bearer_auth(token)
+        .header("Version", "2021-07-28")
+        .send()
+        .await
+        .map_err(|e| FetchError::Unavailable(format!("GoHighLevel API: {e}")))?;
+    let status = response.status();
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(FetchError::Unavailable(format!("GoHighLevel API answered {status}")));
+    }
+    if !status.is_success() {
+        return Err(FetchError::NotFound(format!("GoHighLevel API answered {status} for contact {id}")));
+    }
+    let body: Value =
+        response.json().await.map_err(|e| FetchError::Unavailable(format!("GoHighLevel API body: {e}")))?;
+    let contact = contact_from(body.get("contact").unwrap_or(&body));
+    Ok(FetchedLead { contact, attribution: Default::default(), raw: body })
 }
 
 #[cfg(test)]
@@ -189,11 +244,28 @@ mod tests {
     }
 
     #[test]
-    fn opportunities_are_refused_naming_why() {
+    fn opportunities_become_leads_to_fetch_by_contact_id() {
         let body = OPPORTUNITY
             .trim_end()
             .replace("\"dateAdded\"", "\"timestamp\":\"2025-11-07T12:46:45.953Z\",\"dateAdded\"");
-        let err = check(body.as_bytes(), Some(sign(body.as_bytes())), signed_at()).unwrap_err();
-        assert!(matches!(err, Rejection::Invalid(ref f) if f[0].field == "type"), "{err:?}");
+        let leads = check(body.as_bytes(), Some(sign(body.as_bytes())), signed_at()).unwrap();
+        assert_eq!(leads[0].event_id, "wWhVuzqpRuOA1ZVWi4FC");
+        let lead = &leads[0].lead;
+        assert_eq!(
+            lead.fetch,
+            Some(FetchRef { provider: "gohighlevel".into(), id: "cJAWDskpkJHbRbhAT7bs".into() })
+        );
+        assert_eq!(lead.attribution["ghl_source"], "Google Ads");
+        assert_eq!(lead.attribution["ghl_monetary_value"], "40");
+    }
+
+    #[test]
+    fn api_contacts_map_like_webhook_contacts() {
+        let answer = serde_json::json!({"contact": {"firstName": "Ana", "lastName": "Ruiz", "email": "ana@ruiz.es", "phone": "+34912345678"}});
+        let c = contact_from(answer.get("contact").unwrap());
+        assert_eq!(
+            (c.name.as_deref(), c.email.as_deref(), c.phone.as_deref()),
+            (Some("Ana Ruiz"), Some("ana@ruiz.es"), Some("+34912345678"))
+        );
     }
 }

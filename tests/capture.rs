@@ -37,11 +37,7 @@ async fn a_captured_lead_is_written_once_and_assigned() {
     let settings = with_sources(isolated_settings());
     create_test_topics(&settings).await;
     let gateway = Gateway::start(&settings).await;
-    let store = speedlead::store::connect(&settings.redis).await.unwrap();
-    let pipeline =
-        speedlead::pipeline::Pipeline::start(&settings, &settings.kafka.brokers, store, Default::default())
-            .await
-            .unwrap();
+    let pipeline = start_pipeline(&settings, Default::default()).await;
     let mut reader = OutputReader::new(&settings);
 
     let body = br#"{"name":"Ana Lopez","email":"Ana@Acme.io","country":"DE","utm_campaign":"spring","submission_id":"form-1"}"#;
@@ -192,11 +188,7 @@ async fn raw_provider_payloads_published_with_a_source_header_are_assigned() {
 
     let settings = with_sources(isolated_settings());
     create_test_topics(&settings).await;
-    let store = speedlead::store::connect(&settings.redis).await.unwrap();
-    let pipeline =
-        speedlead::pipeline::Pipeline::start(&settings, &settings.kafka.brokers, store, Default::default())
-            .await
-            .unwrap();
+    let pipeline = start_pipeline(&settings, Default::default()).await;
     let mut reader = OutputReader::new(&settings);
     let producer: FutureProducer =
         speedlead::kafka::client::producer(&settings.kafka, &settings.kafka.brokers).create().unwrap();

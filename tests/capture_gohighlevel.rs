@@ -41,10 +41,7 @@ async fn contacts_api(seen: Arc<Mutex<Vec<(String, String)>>>) -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    serve_loopback(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,11 +54,7 @@ async fn opportunity_contacts_are_fetched_and_assigned() {
     settings.sources = vec![source];
     create_test_topics(&settings).await;
     let gateway = Gateway::start(&settings).await;
-    let store = speedlead::store::connect(&settings.redis).await.unwrap();
-    let pipeline =
-        speedlead::pipeline::Pipeline::start(&settings, &settings.kafka.brokers, store, Default::default())
-            .await
-            .unwrap();
+    let pipeline = start_pipeline(&settings, Default::default()).await;
     let mut reader = OutputReader::new(&settings);
 
     let body = OPPORTUNITY.trim_end();

@@ -42,10 +42,7 @@ async fn crm_api(tokens: Arc<Mutex<Vec<String>>>) -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    serve_loopback(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,11 +55,7 @@ async fn contact_creation_events_are_fetched_from_the_crm_and_assigned() {
     settings.sources = vec![source];
     create_test_topics(&settings).await;
     let gateway = Gateway::start(&settings).await;
-    let store = speedlead::store::connect(&settings.redis).await.unwrap();
-    let pipeline =
-        speedlead::pipeline::Pipeline::start(&settings, &settings.kafka.brokers, store, Default::default())
-            .await
-            .unwrap();
+    let pipeline = start_pipeline(&settings, Default::default()).await;
     let mut reader = OutputReader::new(&settings);
 
     let batch = json!([

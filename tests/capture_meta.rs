@@ -45,10 +45,7 @@ async fn graph_api(requests: Arc<Mutex<Vec<(String, String)>>>) -> String {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    serve_loopback(app).await
 }
 
 async fn post_meta(gateway: &Gateway, body: &str, secret: &[u8]) -> reqwest::Response {
@@ -76,11 +73,7 @@ async fn meta_leads_are_verified_fetched_and_assigned() {
     settings.sources = vec![source];
     create_test_topics(&settings).await;
     let gateway = Gateway::start(&settings).await;
-    let store = speedlead::store::connect(&settings.redis).await.unwrap();
-    let pipeline =
-        speedlead::pipeline::Pipeline::start(&settings, &settings.kafka.brokers, store, Default::default())
-            .await
-            .unwrap();
+    let pipeline = start_pipeline(&settings, Default::default()).await;
     let mut reader = OutputReader::new(&settings);
 
     // Subscription handshake.

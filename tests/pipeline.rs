@@ -12,16 +12,13 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use common::*;
 use speedlead::pipeline::{Pipeline, StageWrappers};
-use speedlead::store;
 use speedlead_actors::ports::{Outbound, Record};
 use speedlead_actors::stage::{Stage, StageError};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn start(settings: &speedlead::config::Settings, wrappers: StageWrappers) -> Pipeline {
-    let store = store::connect(&settings.redis).await.expect("redis");
-    let pipeline =
-        Pipeline::start(settings, &settings.kafka.brokers, store, wrappers).await.expect("pipeline");
+    let pipeline = start_pipeline(settings, wrappers).await;
     pipeline.wait_ready(WAIT).await.expect("consumers joined");
     pipeline
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::*;
 use speedlead::pipeline::{Pipeline, StageWrappers};
-use speedlead::store;
 use speedlead_actors::ports::{Outbound, Record};
 use speedlead_actors::stage::{Stage, StageError};
 use tokio::sync::watch;
@@ -19,12 +18,7 @@ use tokio::sync::watch;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn instance(settings: &speedlead::config::Settings) -> Pipeline {
-    instance_with(settings, StageWrappers::default()).await
-}
-
-async fn instance_with(settings: &speedlead::config::Settings, wrappers: StageWrappers) -> Pipeline {
-    let store = store::connect(&settings.redis).await.expect("redis");
-    Pipeline::start(settings, &settings.kafka.brokers, store, wrappers).await.expect("pipeline")
+    start_pipeline(settings, StageWrappers::default()).await
 }
 
 /// Holds every record until the gate opens, so its partitions back up and get paused.
@@ -59,7 +53,7 @@ async fn a_partition_paused_when_revoked_fetches_again_when_it_comes_back() {
         Box::new(move |inner| Arc::new(Gated { inner, open: open.clone() }) as Arc<dyn Stage>);
 
     // The first instance's router partitions fill up behind the closed gate and get paused.
-    let first = instance_with(&settings, StageWrappers { intake: None, router: Some(gated) }).await;
+    let first = start_pipeline(&settings, StageWrappers { intake: None, router: Some(gated) }).await;
     first.wait_ready(WAIT).await.unwrap();
     for lead in leads_from_people(7, 30, 3) {
         publisher.send(lead).await;

@@ -17,6 +17,7 @@ use sha2::Sha256;
 use speedlead_actors::ports::{FetchError, FetchedLead};
 use speedlead_topics::{Contact, FetchRef, InboundLead};
 
+use super::api;
 use super::fields::json_body;
 use super::signature::{fresh, TIMESTAMP_TOLERANCE_SECS};
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
@@ -132,26 +133,10 @@ pub async fn fetch(
     source: &SourceConfig,
     id: &str,
 ) -> Result<FetchedLead, FetchError> {
-    let base = source.api_base_url.as_deref().unwrap_or(GOHIGHLEVEL_API).trim_end_matches('/');
-    let token = source.api_token.as_deref().ok_or_else(|| {
-        FetchError::NotFound(format!("source '{}' has no api_token for the GoHighLevel API", source.name))
-    })?;
-    let response = client
-        .get(format!("{base}/contacts/{id}"))
-        .bearer_auth(token)
-        .header("Version", "2021-07-28")
-        .send()
-        .await
-        .map_err(|e| FetchError::Unavailable(format!("GoHighLevel API: {e}")))?;
-    let status = response.status();
-    if status.is_server_error() || status.as_u16() == 429 {
-        return Err(FetchError::Unavailable(format!("GoHighLevel API answered {status}")));
-    }
-    if !status.is_success() {
-        return Err(FetchError::NotFound(format!("GoHighLevel API answered {status} for contact {id}")));
-    }
-    let body: Value =
-        response.json().await.map_err(|e| FetchError::Unavailable(format!("GoHighLevel API body: {e}")))?;
+    let (base, token) = api::endpoint(source, "GoHighLevel API", GOHIGHLEVEL_API)?;
+    let request =
+        client.get(format!("{base}/contacts/{id}")).bearer_auth(token).header("Version", "2021-07-28");
+    let body = api::get_json(request, "GoHighLevel API", &format!("contact {id}")).await?;
     let contact = contact_from(body.get("contact").unwrap_or(&body));
     Ok(FetchedLead { contact, attribution: Default::default(), raw: body })
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use speedlead_actors::ports::{FetchError, FetchedLead};
 use speedlead_topics::{Contact, FetchRef, InboundLead};
 
+use super::api;
 use super::{CapturedLead, FieldError, Rejection, SourceConfig};
 
 /// CRM API used when a source sets no `api_base_url`.
@@ -60,27 +61,12 @@ pub async fn fetch(
     source: &SourceConfig,
     id: &str,
 ) -> Result<FetchedLead, FetchError> {
-    let base = source.api_base_url.as_deref().unwrap_or(HUBSPOT_API).trim_end_matches('/');
-    let token = source.api_token.as_deref().ok_or_else(|| {
-        FetchError::NotFound(format!("source '{}' has no api_token for the HubSpot API", source.name))
-    })?;
-    let response = client
+    let (base, token) = api::endpoint(source, "HubSpot API", HUBSPOT_API)?;
+    let request = client
         .get(format!("{base}/crm/v3/objects/contacts/{id}"))
         .query(&[("properties", PROPERTIES)])
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| FetchError::Unavailable(format!("HubSpot API: {e}")))?;
-    let status = response.status();
-    if status.is_server_error() || status.as_u16() == 429 {
-        return Err(FetchError::Unavailable(format!("HubSpot API answered {status}")));
-    }
-    if !status.is_success() {
-        return Err(FetchError::NotFound(format!("HubSpot API answered {status} for contact {id}")));
-    }
-    let body: Value =
-        response.json().await.map_err(|e| FetchError::Unavailable(format!("HubSpot API body: {e}")))?;
-    Ok(contact_from_crm(body))
+        .bearer_auth(token);
+    Ok(contact_from_crm(api::get_json(request, "HubSpot API", &format!("contact {id}")).await?))
 }
 
 /// Maps a CRM contact (`{"id", "properties": {"email", "firstname", …}}`) onto a lead's contact.

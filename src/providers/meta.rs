@@ -9,6 +9,7 @@ use serde_json::Value;
 use speedlead_actors::ports::{FetchError, FetchedLead};
 use speedlead_topics::{Contact, FetchRef, InboundLead};
 
+use super::api;
 use super::fields::json_body;
 use super::signature::{any_matches, hmac_sha256};
 use super::{CapturedLead, FieldError, Provider, RawRequest, Rejection, SourceConfig};
@@ -106,26 +107,9 @@ pub async fn fetch(
     source: &SourceConfig,
     id: &str,
 ) -> Result<FetchedLead, FetchError> {
-    let base = source.api_base_url.as_deref().unwrap_or(GRAPH_API).trim_end_matches('/');
-    let token = source.api_token.as_deref().ok_or_else(|| {
-        FetchError::NotFound(format!("source '{}' has no api_token for the Graph API", source.name))
-    })?;
-    let response = client
-        .get(format!("{base}/{id}"))
-        .query(&[("access_token", token)])
-        .send()
-        .await
-        .map_err(|e| FetchError::Unavailable(format!("Graph API: {e}")))?;
-    let status = response.status();
-    if status.is_server_error() || status.as_u16() == 429 {
-        return Err(FetchError::Unavailable(format!("Graph API answered {status}")));
-    }
-    if !status.is_success() {
-        return Err(FetchError::NotFound(format!("Graph API answered {status} for lead {id}")));
-    }
-    let body: Value =
-        response.json().await.map_err(|e| FetchError::Unavailable(format!("Graph API body: {e}")))?;
-    Ok(lead_from_graph(body))
+    let (base, token) = api::endpoint(source, "Graph API", GRAPH_API)?;
+    let request = client.get(format!("{base}/{id}")).query(&[("access_token", token)]);
+    Ok(lead_from_graph(api::get_json(request, "Graph API", &format!("lead {id}")).await?))
 }
 
 /// Maps Graph API `field_data` (`[{"name": "email", "values": ["…"]}]`) onto a contact.

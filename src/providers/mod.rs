@@ -5,6 +5,7 @@
 //! Adapters are pure functions of the raw request, so they are tested on the providers' published
 //! payloads and signature test vectors (`tests/fixtures/providers/`) without any server.
 
+pub mod api;
 pub mod drift;
 mod fields;
 pub mod gohighlevel;

@@ -25,10 +25,7 @@ impl Gateway {
     pub async fn start(settings: &Settings) -> Self {
         let store = speedlead::store::connect(&settings.redis).await.expect("redis");
         let state = CaptureState::new(settings, &settings.kafka.brokers, store).expect("gateway");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, routes(state)).await });
-        Gateway { base, client: reqwest::Client::new() }
+        Gateway { base: super::serve_loopback(routes(state)).await, client: reqwest::Client::new() }
     }
 
     /// POSTs `body` to `/v1/capture/{source}` signed per Standard Webhooks with message id `id`.

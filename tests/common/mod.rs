@@ -51,6 +51,25 @@ pub async fn create_test_topics(settings: &Settings) {
     create_topics(&settings.kafka, &names(settings)).await.expect("topics created");
 }
 
+/// The pipeline on `settings`' broker, topics and Redis namespace (not yet waited for).
+pub async fn start_pipeline(
+    settings: &Settings,
+    wrappers: speedlead::pipeline::StageWrappers,
+) -> speedlead::pipeline::Pipeline {
+    let store = speedlead::store::connect(&settings.redis).await.expect("redis");
+    speedlead::pipeline::Pipeline::start(settings, &settings.kafka.brokers, store, wrappers)
+        .await
+        .expect("pipeline")
+}
+
+/// Serves `app` on a free loopback port (a stand-in for a provider's API); returns its base URL.
+pub async fn serve_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
 pub fn names(settings: &Settings) -> TopicNames {
     TopicNames::new(&settings.kafka.topic_prefix)
 }

@@ -163,12 +163,14 @@ impl RawLeadParser for RawPayloads {
 pub struct ProviderApis {
     client: reqwest::Client,
     sources: HashMap<String, SourceConfig>,
+    linkedin_forms: crate::providers::linkedin::FormCache,
 }
 
 impl ProviderApis {
     pub fn new(sources: &[SourceConfig], timeout: Duration) -> Self {
         let client = reqwest::Client::builder().timeout(timeout).build().expect("HTTP client builds");
-        ProviderApis { client, sources: sources.iter().map(|s| (s.name.clone(), s.clone())).collect() }
+        let sources = sources.iter().map(|s| (s.name.clone(), s.clone())).collect();
+        ProviderApis { client, sources, linkedin_forms: Default::default() }
     }
 }
 
@@ -185,6 +187,10 @@ impl LeadFetcher for ProviderApis {
             }
             (ProviderKind::GoHighLevel, "gohighlevel") => {
                 crate::providers::gohighlevel::fetch(&self.client, config, &reference.id).await
+            }
+            (ProviderKind::LinkedIn, "linkedin") => {
+                let forms = &self.linkedin_forms;
+                crate::providers::linkedin::fetch(&self.client, config, forms, &reference.id).await
             }
             (ProviderKind::Hubspot, "hubspot") => {
                 crate::providers::hubspot_contacts::fetch(&self.client, config, &reference.id).await

@@ -81,6 +81,12 @@ fn sign_meta(_: &str, body: &str) -> HeaderMap {
     h
 }
 
+fn sign_linkedin(_: &str, body: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    header(&mut h, "x-li-signature", hex::encode(hmac_sha256(b"li-secret", &[body.as_bytes()])));
+    h
+}
+
 fn sign_gohighlevel(_: &str, body: &str) -> HeaderMap {
     let private = fixture("gohighlevel_test_private_key.pem");
     let key =
@@ -103,6 +109,7 @@ fn sources() -> Vec<SourceConfig> {
         SourceConfig::new("drift", ProviderKind::Drift, vec!["verif-token".into()]),
         SourceConfig::new("google", ProviderKind::GoogleAds, vec!["secret-key".into()]),
         SourceConfig::new("meta", ProviderKind::Meta, vec!["meta-secret".into()]),
+        SourceConfig::new("linkedin", ProviderKind::LinkedIn, vec!["li-secret".into()]),
         SourceConfig::new("ghl", ProviderKind::GoHighLevel, vec![fixture("gohighlevel_test_public_key.pem")]),
     ]
 }
@@ -125,6 +132,11 @@ fn deliveries() -> Vec<Delivery> {
         Delivery { source: "drift", body: fixture("drift_contact_identified.json"), sign: unsigned },
         Delivery { source: "google", body: fixture("google_ads_lead_form.json"), sign: unsigned },
         Delivery { source: "meta", body: fixture("meta_leadgen_webhook.json"), sign: sign_meta },
+        Delivery {
+            source: "linkedin",
+            body: fixture("linkedin_lead_notification.json"),
+            sign: sign_linkedin,
+        },
         Delivery { source: "ghl", body: ghl, sign: sign_gohighlevel },
         Delivery {
             source: "ghl",

@@ -59,7 +59,8 @@ pub fn routes(state: Arc<CaptureState>) -> Router {
     Router::new().route("/v1/capture/{source}", post(capture).get(handshake)).with_state(state)
 }
 
-/// `GET /v1/capture/{source}`: a provider's subscription handshake (Meta's `hub.challenge`).
+/// `GET /v1/capture/{source}`: a provider's subscription handshake (Meta's `hub.challenge` echoed as
+/// text, LinkedIn's `challengeCode` answered with a signed JSON body).
 async fn handshake(
     State(state): State<Arc<CaptureState>>,
     Path(name): Path<String>,
@@ -68,14 +69,15 @@ async fn handshake(
     let Some(source) = state.sources.get(&name) else {
         return refuse("unknown", StatusCode::NOT_FOUND, "unknown_source", json!({ "source": name }));
     };
-    let challenge = match source.kind {
-        ProviderKind::Meta => crate::providers::meta::handshake(source, &query),
+    let answer = match source.kind {
+        ProviderKind::Meta => {
+            crate::providers::meta::handshake(source, &query).map(|c| (StatusCode::OK, c).into_response())
+        }
+        ProviderKind::LinkedIn => crate::providers::linkedin::handshake(source, &query)
+            .map(|body| (StatusCode::OK, Json(body)).into_response()),
         _ => None,
     };
-    match challenge {
-        Some(challenge) => (StatusCode::OK, challenge).into_response(),
-        None => refuse(&source.name, StatusCode::FORBIDDEN, "bad_handshake", json!({})),
-    }
+    answer.unwrap_or_else(|| refuse(&source.name, StatusCode::FORBIDDEN, "bad_handshake", json!({})))
 }
 
 async fn capture(

@@ -13,6 +13,7 @@ pub mod google_ads;
 pub mod hubspot;
 pub mod hubspot_contacts;
 pub mod intercom;
+pub mod linkedin;
 pub mod meta;
 pub mod signature;
 pub mod standard_webhooks;
@@ -47,6 +48,10 @@ pub enum ProviderKind {
     /// GoHighLevel `ContactCreate` webhooks, RSA-signed.
     #[serde(rename = "gohighlevel")]
     GoHighLevel,
+    /// LinkedIn Lead Sync: ids-only notifications (`X-LI-Signature`), answers fetched from the
+    /// Marketing API.
+    #[serde(rename = "linkedin")]
+    LinkedIn,
 }
 
 /// A configured lead source: its name (the `{source}` in `/v1/capture/{source}`), its provider kind,
@@ -72,6 +77,9 @@ pub struct SourceConfig {
     /// Access token for that API.
     #[serde(default)]
     pub api_token: Option<String>,
+    /// API version for providers that version by header (LinkedIn's `LinkedIn-Version`, `YYYYMM`).
+    #[serde(default)]
+    pub api_version: Option<String>,
 }
 
 impl SourceConfig {
@@ -85,6 +93,7 @@ impl SourceConfig {
             verify_token: None,
             api_base_url: None,
             api_token: None,
+            api_version: None,
         }
     }
 }
@@ -161,6 +170,7 @@ pub fn provider(kind: ProviderKind) -> &'static dyn Provider {
         ProviderKind::GoogleAds => &google_ads::GoogleAds,
         ProviderKind::Meta => &meta::Meta,
         ProviderKind::GoHighLevel => &gohighlevel::GoHighLevel,
+        ProviderKind::LinkedIn => &linkedin::LinkedIn,
     }
 }
 

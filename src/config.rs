@@ -11,6 +11,7 @@ use speedlead_actors::partition::RetryPolicy;
 use speedlead_actors::rules::{Routing, RoutingConfig};
 
 use crate::capture::CapturePolicy;
+use crate::enrich::EnrichmentSettings;
 use crate::error::Error;
 use crate::providers::SourceConfig;
 
@@ -27,6 +28,9 @@ pub struct Settings {
     pub http: HttpSettings,
     pub pipeline: PipelineSettings,
     pub routing: RoutingConfig,
+    /// Enrichment providers, cache TTLs and the time budget; no providers by default.
+    #[serde(default)]
+    pub enrichment: EnrichmentSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +128,7 @@ impl Settings {
         let settings: Settings = figment.extract().map_err(|e| Error::Config(e.to_string()))?;
         settings.routing()?;
         settings.check_sources()?;
+        settings.enrichment.check()?;
         Ok(settings)
     }
 
@@ -240,6 +245,31 @@ mod tests {
                 .to_string();
             assert!(err.contains("routing.default_domain: 'mars'"), "{err}");
             assert!(Settings::load(Some(Path::new("missing.toml")), &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn enrichment_providers_load_from_a_file_and_bad_ones_are_named() {
+        assert!(Settings::defaults().enrichment.providers.is_empty());
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "enrich.toml",
+                "[enrichment]\nbudget_ms = 200\n[[enrichment.providers]]\nname = \"apollo\"\n\
+                 kind = \"person\"\nurl = \"http://127.0.0.1:9/v1/people/match?email={email}\"\n\
+                 auth = \"header:X-Api-Key\"\nformat = \"apollo\"\n",
+            )?;
+            let s = Settings::load(Some(Path::new("enrich.toml")), &Overrides::default()).unwrap();
+            assert_eq!((s.enrichment.budget_ms, s.enrichment.cache_ttl_secs), (200, 86400));
+            assert_eq!(s.enrichment.providers[0].timeout_ms, 250);
+            jail.create_file(
+                "bad-enrich.toml",
+                "[[enrichment.providers]]\nname = \"apollo\"\nkind = \"company\"\nurl = \"http://h/?email={email}\"\n",
+            )?;
+            let err = Settings::load(Some(Path::new("bad-enrich.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("enrichment.providers[0].url"), "{err}");
             Ok(())
         });
     }

@@ -191,6 +191,10 @@ pub fn qualify(inbound: &InboundLead, routing: &Routing) -> Result<QualifiedLead
         consent: inbound.consent.clone(),
         signals: inbound.signals.clone(),
         warnings,
+        merge: None,
+        account: None,
+        enrichment: None,
+        score: None,
     })
 }
 

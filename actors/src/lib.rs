@@ -8,14 +8,18 @@
 //!
 //! Nothing here depends on rdkafka or redis; the `speedlead` binary provides the adapters.
 
+pub mod account;
 pub mod backoff;
 pub mod codec;
+pub mod dedupe;
 pub mod intake;
+pub mod model;
 pub mod normalize;
 pub mod partition;
 pub mod ports;
 pub mod router;
 pub mod rules;
+pub mod scoring;
 pub mod stage;
 pub mod store;
 pub mod store_contract;

@@ -129,3 +129,18 @@ pub trait PartitionRestarter: Send + Sync + 'static {
 
 /// Shared handles to the ports, cloned into every actor of a stage.
 pub type SharedPublisher = Arc<dyn Publisher>;
+
+/// Adds what enrichment providers know about a lead's person and company, so intake can qualify
+/// and score it without knowing HTTP. Never fails and never blocks past its budget: a provider that
+/// cannot answer in time is named in `Enrichment::providers`, `complete` is false, and the lead goes
+/// on without it.
+#[async_trait]
+pub trait Enricher: Send + Sync + 'static {
+    /// `email` looks up the person (and, unless it is free mail, the company by its domain);
+    /// `company_domain_hint` (e.g. the website a form gave) takes precedence for the company.
+    async fn enrich(
+        &self,
+        email: Option<&str>,
+        company_domain_hint: Option<&str>,
+    ) -> speedlead_topics::Enrichment;
+}

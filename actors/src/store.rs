@@ -1,6 +1,6 @@
-//! The state stages keep between records (idempotency keys, assignment decisions, round-robin turns)
-//! and its in-memory implementation. The Redis implementation lives in the `speedlead` binary; both
-//! must pass [`crate::store_contract`].
+//! The state stages keep between records (idempotency keys, assignment decisions, round-robin turns,
+//! the people and accounts dedupe matches against) and its in-memory implementation. The Redis
+//! implementation lives in the `speedlead` binary; both must pass [`crate::store_contract`].
 //!
 //! Every operation is one atomic step (one round trip on Redis) because a partition worker awaits it
 //! once per lead: a second round trip would add directly to speed-to-lead.
@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+
+#[path = "store_people.rs"]
+mod people;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -18,6 +22,10 @@ pub enum StoreError {
     NoCandidates,
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A stored value could not be read back, e.g. written by an incompatible version. Retrying will
+    /// not help.
+    #[error("stored value unreadable: {0}")]
+    Corrupt(String),
 }
 
 /// Result of [`Store::remember`].
@@ -67,6 +75,78 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many round-robin turns the domain has taken.
     async fn round_robin_turns(&self, domain: &str) -> Result<u64, StoreError>;
+
+    /// The person whose record is indexed under `email_key` (a `dedupe::match_email_key`), else the
+    /// one indexed under `phone` (E.164). Email wins when both point at records: an email address
+    /// is personal, a phone number is sometimes shared (an office line, a family phone).
+    async fn find_person(
+        &self,
+        email_key: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Option<StoredPerson>, StoreError>;
+
+    /// Stores a person's `record` for `ttl` and points every email key and phone at `lead_id` (a
+    /// phone another record held now points here: the newest capture says whose it is). Keeps the
+    /// owner set beside the record.
+    async fn save_person(
+        &self,
+        lead_id: &str,
+        record: &str,
+        email_keys: &[String],
+        phones: &[String],
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Sets the owner of a stored person; false when there is no such person (expired or unknown).
+    async fn set_person_owner(&self, lead_id: &str, owner: &str) -> Result<bool, StoreError>;
+
+    /// Candidate accounts for a lead, in one round trip: the account indexed under `domain` first,
+    /// then every account in the name block `name_block` (see `account::name_block`).
+    async fn find_accounts(
+        &self,
+        domain: Option<&str>,
+        name_block: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError>;
+
+    /// Stores an account for `ttl`, adds it to `name_block` and indexes its domain, unless the domain
+    /// already belongs to another account (the first account to claim a domain keeps it). Keeps the
+    /// owner set beside the record.
+    async fn save_account(
+        &self,
+        account: &AccountRecord,
+        name_block: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Sets the owner of a stored account; false when there is no such account.
+    async fn set_account_owner(&self, account_id: &str, owner: &str) -> Result<bool, StoreError>;
+}
+
+/// A person as [`Store::find_person`] returns it: the record dedupe wrote (JSON, opaque to the store)
+/// and the owner stored beside it.
+///
+/// The owner lives beside the record, not in it, so that a merge (read, merge, save) racing with the
+/// router setting the owner cannot write the old owner back: [`Store::save_person`] never touches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPerson {
+    pub record: String,
+    pub owner: Option<String>,
+}
+
+/// A company account as the store keeps it. Small and typed (unlike a person record) because the
+/// store indexes it by domain and returns candidate sets of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    pub account_id: String,
+    /// Normalized company name (see `account::normalize_company_name`).
+    pub name: String,
+    /// Corporate email domain, once one was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Stored beside the record and set only by [`Store::set_account_owner`], for the same reason
+    /// as [`StoredPerson::owner`]; [`Store::save_account`] ignores it.
+    #[serde(skip)]
+    pub owner: Option<String>,
 }
 
 pub type SharedStore = Arc<dyn Store>;
@@ -82,6 +162,7 @@ pub fn candidate_for_turn(candidates: &[String], turn: u64) -> &str {
 pub struct MemoryStore {
     values: DashMap<String, Expiring>,
     turns: DashMap<String, u64>,
+    directory: people::Directory,
 }
 
 #[derive(Debug)]
@@ -178,6 +259,52 @@ impl Store for MemoryStore {
 
     async fn round_robin_turns(&self, domain: &str) -> Result<u64, StoreError> {
         Ok(self.turns.get(domain).map(|t| *t).unwrap_or(0))
+    }
+
+    async fn find_person(
+        &self,
+        email_key: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Option<StoredPerson>, StoreError> {
+        Ok(self.directory.find_person(email_key, phone))
+    }
+
+    async fn save_person(
+        &self,
+        lead_id: &str,
+        record: &str,
+        email_keys: &[String],
+        phones: &[String],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.directory.save_person(lead_id, record, email_keys, phones, ttl);
+        Ok(())
+    }
+
+    async fn set_person_owner(&self, lead_id: &str, owner: &str) -> Result<bool, StoreError> {
+        Ok(self.directory.set_person_owner(lead_id, owner))
+    }
+
+    async fn find_accounts(
+        &self,
+        domain: Option<&str>,
+        name_block: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        Ok(self.directory.find_accounts(domain, name_block))
+    }
+
+    async fn save_account(
+        &self,
+        account: &AccountRecord,
+        name_block: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.directory.save_account(account, name_block, ttl);
+        Ok(())
+    }
+
+    async fn set_account_owner(&self, account_id: &str, owner: &str) -> Result<bool, StoreError> {
+        Ok(self.directory.set_account_owner(account_id, owner))
     }
 }
 

@@ -4,10 +4,11 @@
 //! Keys are random per run, so the suite can run repeatedly against a shared Redis.
 
 use std::collections::HashMap;
+use std::slice;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::{Store, StoreError};
+use crate::store::{AccountRecord, Store, StoreError};
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -30,6 +31,15 @@ pub async fn run_all(store: Arc<dyn Store>) {
     round_robin_is_fair_under_concurrency(store.clone()).await;
     domains_rotate_independently(&*store).await;
     assigning_without_candidates_is_an_error(&*store).await;
+    person_is_found_by_email_key_or_phone(&*store).await;
+    email_wins_over_phone(&*store).await;
+    newest_save_takes_a_phone_over(&*store).await;
+    person_owner_survives_saves(&*store).await;
+    person_expires_with_its_index(&*store).await;
+    accounts_are_found_by_domain_and_name_block(&*store).await;
+    first_account_keeps_its_domain(&*store).await;
+    account_owner_survives_saves(&*store).await;
+    account_expires(&*store).await;
 }
 
 async fn remember_keeps_the_first_value(store: &dyn Store) {
@@ -149,4 +159,152 @@ async fn domains_rotate_independently(store: &dyn Store) {
 async fn assigning_without_candidates_is_an_error(store: &dyn Store) {
     let err = store.assign_round_robin(&unique("dom"), "l", &[], TTL).await.unwrap_err();
     assert_eq!(err, StoreError::NoCandidates, "assigning_without_candidates_is_an_error");
+}
+
+fn person(lead_id: &str) -> String {
+    format!(r#"{{"lead_id":"{lead_id}","note":"ünïcode / \"quoted\""}}"#)
+}
+
+async fn person_is_found_by_email_key_or_phone(store: &dyn Store) {
+    let (lead, email, phone) = (unique("lead"), unique("ana@example.com"), unique("+4930"));
+    assert_eq!(store.find_person(Some(&email), Some(&phone)).await.unwrap(), None, "unknown person");
+    assert_eq!(store.find_person(None, None).await.unwrap(), None, "nothing to look up");
+    store
+        .save_person(&lead, &person(&lead), slice::from_ref(&email), slice::from_ref(&phone), TTL)
+        .await
+        .unwrap();
+    for (e, p) in
+        [(Some(email.as_str()), None), (None, Some(phone.as_str())), (Some("other@x.io"), Some(&phone))]
+    {
+        let found = store.find_person(e, p).await.unwrap();
+        let found = found.unwrap_or_else(|| panic!("person_is_found_by_email_key_or_phone: {e:?} {p:?}"));
+        assert_eq!(found.record, person(&lead), "person_is_found_by_email_key_or_phone: record verbatim");
+        assert_eq!(found.owner, None, "person_is_found_by_email_key_or_phone: no owner yet");
+    }
+}
+
+async fn email_wins_over_phone(store: &dyn Store) {
+    let (a, b) = (unique("lead-a"), unique("lead-b"));
+    let (email_a, phone_b) = (unique("a@example.com"), unique("+1415"));
+    store.save_person(&a, &person(&a), slice::from_ref(&email_a), &[unique("+1212")], TTL).await.unwrap();
+    store
+        .save_person(&b, &person(&b), &[unique("b@example.com")], slice::from_ref(&phone_b), TTL)
+        .await
+        .unwrap();
+    let found = store.find_person(Some(&email_a), Some(&phone_b)).await.unwrap().unwrap();
+    assert_eq!(found.record, person(&a), "email_wins_over_phone");
+    let by_phone = store.find_person(Some(&unique("new@example.com")), Some(&phone_b)).await.unwrap();
+    assert_eq!(by_phone.unwrap().record, person(&b), "email_wins_over_phone: unknown email falls back");
+}
+
+async fn newest_save_takes_a_phone_over(store: &dyn Store) {
+    let (a, b, phone) = (unique("lead-a"), unique("lead-b"), unique("+4420"));
+    store.save_person(&a, &person(&a), &[], slice::from_ref(&phone), TTL).await.unwrap();
+    store.save_person(&b, &person(&b), &[], slice::from_ref(&phone), TTL).await.unwrap();
+    let found = store.find_person(None, Some(&phone)).await.unwrap().unwrap();
+    assert_eq!(found.record, person(&b), "newest_save_takes_a_phone_over");
+}
+
+async fn person_owner_survives_saves(store: &dyn Store) {
+    let (lead, email) = (unique("lead"), unique("owner@example.com"));
+    assert!(!store.set_person_owner(&lead, "rep-1").await.unwrap(), "person_owner_survives_saves: unknown");
+    store.save_person(&lead, &person(&lead), slice::from_ref(&email), &[], TTL).await.unwrap();
+    assert!(store.set_person_owner(&lead, "rep-1").await.unwrap(), "person_owner_survives_saves: set");
+    let merged = format!(r#"{{"lead_id":"{lead}","merged":true}}"#);
+    store
+        .save_person(&lead, &merged, &[email.clone(), unique("second@example.com")], &[], TTL)
+        .await
+        .unwrap();
+    let found = store.find_person(Some(&email), None).await.unwrap().unwrap();
+    assert_eq!(
+        (found.record, found.owner.as_deref()),
+        (merged, Some("rep-1")),
+        "person_owner_survives_saves"
+    );
+}
+
+async fn person_expires_with_its_index(store: &dyn Store) {
+    let (lead, email) = (unique("lead"), unique("brief@example.com"));
+    store
+        .save_person(&lead, &person(&lead), slice::from_ref(&email), &[], Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(store.find_person(Some(&email), None).await.unwrap(), None, "person_expires_with_its_index");
+    assert!(!store.set_person_owner(&lead, "rep-1").await.unwrap(), "person_expires_with_its_index: owner");
+}
+
+fn account(name: &str, domain: Option<&str>) -> AccountRecord {
+    AccountRecord {
+        account_id: unique("acct"),
+        name: name.to_string(),
+        domain: domain.map(str::to_string),
+        owner: None,
+    }
+}
+
+fn ids(accounts: &[AccountRecord]) -> Vec<&str> {
+    let mut ids: Vec<_> = accounts.iter().map(|a| a.account_id.as_str()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+async fn accounts_are_found_by_domain_and_name_block(store: &dyn Store) {
+    let (block, other_block, domain) = (unique("acm"), unique("glo"), unique("acme.com"));
+    let with_domain = account("acme", Some(&domain));
+    let without_domain = account("acme labs", None);
+    let elsewhere = account("globex", None);
+    store.save_account(&with_domain, &block, TTL).await.unwrap();
+    store.save_account(&without_domain, &block, TTL).await.unwrap();
+    store.save_account(&elsewhere, &other_block, TTL).await.unwrap();
+
+    let by_block = store.find_accounts(None, &block).await.unwrap();
+    let mut want = vec![with_domain.account_id.as_str(), without_domain.account_id.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids(&by_block), want, "accounts_are_found_by_domain_and_name_block: block");
+    assert!(by_block.contains(&with_domain), "accounts_are_found_by_domain_and_name_block: verbatim");
+
+    let both = store.find_accounts(Some(&domain), &other_block).await.unwrap();
+    assert_eq!(both[0], with_domain, "accounts_are_found_by_domain_and_name_block: domain hit first");
+    assert_eq!(both.len(), 2, "accounts_are_found_by_domain_and_name_block: domain + block");
+    let once = store.find_accounts(Some(&domain), &block).await.unwrap();
+    assert_eq!(once.len(), 2, "accounts_are_found_by_domain_and_name_block: a domain hit in the block once");
+    assert!(store.find_accounts(None, &unique("zzz")).await.unwrap().is_empty(), "empty block");
+}
+
+async fn first_account_keeps_its_domain(store: &dyn Store) {
+    let (block, domain) = (unique("ini"), unique("initech.com"));
+    let first = account("initech", Some(&domain));
+    let second = account("initech", Some(&domain));
+    store.save_account(&first, &block, TTL).await.unwrap();
+    store.save_account(&second, &block, TTL).await.unwrap();
+    let found = store.find_accounts(Some(&domain), &unique("none")).await.unwrap();
+    assert_eq!(ids(&found), [first.account_id.as_str()], "first_account_keeps_its_domain");
+}
+
+async fn account_owner_survives_saves(store: &dyn Store) {
+    let block = unique("hoo");
+    let mut acct = account("hooli", None);
+    assert!(!store.set_account_owner(&acct.account_id, "rep-2").await.unwrap(), "unknown account");
+    store.save_account(&acct, &block, TTL).await.unwrap();
+    assert!(
+        store.set_account_owner(&acct.account_id, "rep-2").await.unwrap(),
+        "account_owner_survives_saves"
+    );
+    acct.domain = Some(unique("hooli.xyz"));
+    acct.owner = Some("ignored".into());
+    store.save_account(&acct, &block, TTL).await.unwrap();
+    let found = store.find_accounts(acct.domain.as_deref(), &block).await.unwrap();
+    assert_eq!(found.len(), 1, "account_owner_survives_saves: {found:?}");
+    assert_eq!(found[0].domain, acct.domain, "account_owner_survives_saves: domain learned");
+    assert_eq!(found[0].owner.as_deref(), Some("rep-2"), "account_owner_survives_saves: owner kept");
+}
+
+async fn account_expires(store: &dyn Store) {
+    let (block, domain) = (unique("wnk"), unique("wonka.com"));
+    let acct = account("wonka", Some(&domain));
+    store.save_account(&acct, &block, Duration::from_millis(50)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(store.find_accounts(Some(&domain), &block).await.unwrap().is_empty(), "account_expires");
+    assert!(!store.set_account_owner(&acct.account_id, "rep-3").await.unwrap(), "account_expires: owner");
 }

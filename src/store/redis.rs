@@ -2,13 +2,18 @@
 //!
 //! Keys carry the routing domain in a hash tag (`{domain}`) so a domain's decisions and its
 //! round-robin counter live in the same slot of a Redis Cluster, which Lua scripts require.
+//!
+//! Dedupe state shares two hash tags, `{people}` and `{accounts}`: a lookup follows an index entry to
+//! a record whose key it only learns inside the script, and one round trip is only possible if that
+//! key is in the same slot. The price on a Cluster is that all people (and all accounts) live on one
+//! shard; splitting them would cost a second round trip per lookup.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::Script;
-use speedlead_actors::store::{Decision, Remembered, Store, StoreError};
+use speedlead_actors::store::{AccountRecord, Decision, Remembered, Store, StoreError, StoredPerson};
 
 use crate::error::Error;
 
@@ -33,12 +38,87 @@ redis.call('SET', KEYS[1], rep, 'PX', ARGV[1])
 return {rep, 1}
 ";
 
+/// KEYS = index keys in priority order (email key first, then phone); ARGV[1] = person key prefix.
+/// Returns {record, owner or ''} of the first index entry whose person still exists, else nil.
+const FIND_PERSON: &str = r"
+for _, index in ipairs(KEYS) do
+  local id = redis.call('GET', index)
+  if id then
+    local found = redis.call('HMGET', ARGV[1] .. id, 'record', 'owner')
+    if found[1] then return {found[1], found[2] or ''} end
+  end
+end
+return false
+";
+
+/// KEYS[1] = person hash, KEYS[2..] = index keys; ARGV[1] = lead id, ARGV[2] = record, ARGV[3] = ttl
+/// ms. The hash's `owner` field is left alone.
+const SAVE_PERSON: &str = r"
+redis.call('HSET', KEYS[1], 'record', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[3]) end
+return 1
+";
+
+/// KEYS[1] = person or account hash; ARGV[1] = owner. Returns 1 if the hash exists (and was set).
+const SET_OWNER: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+return 1
+";
+
+/// KEYS[1] = name block set, KEYS[2] = domain index (optional); ARGV[1] = account key prefix.
+/// Returns a flat list of record, owner or '' — the domain's account first, then the block's.
+/// Block members whose account expired are removed on the way.
+const FIND_ACCOUNTS: &str = r"
+local ids = {}
+if KEYS[2] then
+  local id = redis.call('GET', KEYS[2])
+  if id then ids[#ids + 1] = id end
+end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do ids[#ids + 1] = id end
+local out, seen = {}, {}
+for _, id in ipairs(ids) do
+  if not seen[id] then
+    seen[id] = true
+    local found = redis.call('HMGET', ARGV[1] .. id, 'record', 'owner')
+    if found[1] then
+      out[#out + 1] = found[1]
+      out[#out + 1] = found[2] or ''
+    else
+      redis.call('SREM', KEYS[1], id)
+    end
+  end
+end
+return out
+";
+
+/// KEYS[1] = account hash, KEYS[2] = name block set, KEYS[3] = domain index (optional);
+/// ARGV[1] = account id, ARGV[2] = record, ARGV[3] = ttl ms. A domain held by another account stays
+/// with it; the hash's `owner` field is left alone.
+const SAVE_ACCOUNT: &str = r"
+redis.call('HSET', KEYS[1], 'record', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if KEYS[3] then
+  local holder = redis.call('GET', KEYS[3])
+  if not holder or holder == ARGV[1] then redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3]) end
+end
+return 1
+";
+
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
     namespace: String,
     remember: Script,
     assign: Script,
+    find_person: Script,
+    save_person: Script,
+    set_owner: Script,
+    find_accounts: Script,
+    save_account: Script,
 }
 
 impl RedisStore {
@@ -50,6 +130,11 @@ impl RedisStore {
             namespace: namespace.to_string(),
             remember: Script::new(REMEMBER),
             assign: Script::new(ASSIGN_ROUND_ROBIN),
+            find_person: Script::new(FIND_PERSON),
+            save_person: Script::new(SAVE_PERSON),
+            set_owner: Script::new(SET_OWNER),
+            find_accounts: Script::new(FIND_ACCOUNTS),
+            save_account: Script::new(SAVE_ACCOUNT),
         })
     }
 
@@ -71,6 +156,43 @@ impl RedisStore {
     fn turns_key(&self, domain: &str) -> String {
         format!("{}:rr:{{{domain}}}", self.namespace)
     }
+
+    /// The person hash is this prefix + lead id (the scripts append the id they read from an index).
+    fn person_prefix(&self) -> String {
+        format!("{}:person:{{people}}:", self.namespace)
+    }
+
+    fn email_index_key(&self, email_key: &str) -> String {
+        format!("{}:person-email:{{people}}:{email_key}", self.namespace)
+    }
+
+    fn phone_index_key(&self, phone: &str) -> String {
+        format!("{}:person-phone:{{people}}:{phone}", self.namespace)
+    }
+
+    /// The account hash is this prefix + account id.
+    fn account_prefix(&self) -> String {
+        format!("{}:account:{{accounts}}:", self.namespace)
+    }
+
+    fn account_domain_key(&self, domain: &str) -> String {
+        format!("{}:account-domain:{{accounts}}:{domain}", self.namespace)
+    }
+
+    fn account_block_key(&self, block: &str) -> String {
+        format!("{}:account-block:{{accounts}}:{block}", self.namespace)
+    }
+
+    async fn set_owner(&self, hash: String, owner: &str) -> Result<bool, StoreError> {
+        let mut c = self.connection.clone();
+        let set: i64 = self.set_owner.key(hash).arg(owner).invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(set == 1)
+    }
+}
+
+/// An owner as the scripts return it: `''` for none.
+fn owner(raw: String) -> Option<String> {
+    (!raw.is_empty()).then_some(raw)
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -152,5 +274,92 @@ impl Store for RedisStore {
         let turns: Option<u64> =
             redis::cmd("GET").arg(self.turns_key(domain)).query_async(&mut c).await.map_err(unavailable)?;
         Ok(turns.unwrap_or(0))
+    }
+
+    async fn find_person(
+        &self,
+        email_key: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Option<StoredPerson>, StoreError> {
+        let indexes: Vec<String> = email_key
+            .map(|k| self.email_index_key(k))
+            .into_iter()
+            .chain(phone.map(|p| self.phone_index_key(p)))
+            .collect();
+        if indexes.is_empty() {
+            return Ok(None);
+        }
+        let mut c = self.connection.clone();
+        let mut call = self.find_person.prepare_invoke();
+        call.key(indexes).arg(self.person_prefix());
+        let found: Option<(String, String)> = call.invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(found.map(|(record, raw_owner)| StoredPerson { record, owner: owner(raw_owner) }))
+    }
+
+    async fn save_person(
+        &self,
+        lead_id: &str,
+        record: &str,
+        email_keys: &[String],
+        phones: &[String],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut c = self.connection.clone();
+        let mut call = self.save_person.key(format!("{}{lead_id}", self.person_prefix()));
+        for key in email_keys {
+            call.key(self.email_index_key(key));
+        }
+        for phone in phones {
+            call.key(self.phone_index_key(phone));
+        }
+        call.arg(lead_id).arg(record).arg(ttl_ms(ttl));
+        call.invoke_async::<()>(&mut c).await.map_err(unavailable)
+    }
+
+    async fn set_person_owner(&self, lead_id: &str, owner: &str) -> Result<bool, StoreError> {
+        self.set_owner(format!("{}{lead_id}", self.person_prefix()), owner).await
+    }
+
+    async fn find_accounts(
+        &self,
+        domain: Option<&str>,
+        name_block: &str,
+    ) -> Result<Vec<AccountRecord>, StoreError> {
+        let mut c = self.connection.clone();
+        let mut call = self.find_accounts.key(self.account_block_key(name_block));
+        if let Some(domain) = domain {
+            call.key(self.account_domain_key(domain));
+        }
+        call.arg(self.account_prefix());
+        let flat: Vec<String> = call.invoke_async(&mut c).await.map_err(unavailable)?;
+        flat.chunks_exact(2)
+            .map(|pair| {
+                let record = serde_json::from_str::<AccountRecord>(&pair[0])
+                    .map_err(|e| StoreError::Corrupt(format!("account record: {e}")))?;
+                Ok(AccountRecord { owner: owner(pair[1].clone()), ..record })
+            })
+            .collect()
+    }
+
+    async fn save_account(
+        &self,
+        account: &AccountRecord,
+        name_block: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let record = serde_json::to_string(account)
+            .map_err(|e| StoreError::Corrupt(format!("account record: {e}")))?;
+        let mut c = self.connection.clone();
+        let mut call = self.save_account.key(format!("{}{}", self.account_prefix(), account.account_id));
+        call.key(self.account_block_key(name_block));
+        if let Some(domain) = &account.domain {
+            call.key(self.account_domain_key(domain));
+        }
+        call.arg(&account.account_id).arg(record).arg(ttl_ms(ttl));
+        call.invoke_async::<()>(&mut c).await.map_err(unavailable)
+    }
+
+    async fn set_account_owner(&self, account_id: &str, owner: &str) -> Result<bool, StoreError> {
+        self.set_owner(format!("{}{account_id}", self.account_prefix()), owner).await
     }
 }

@@ -15,6 +15,8 @@ pub mod event_type {
     pub const ACKNOWLEDGED: &str = "lead.acknowledged";
     pub const OUTCOME: &str = "lead.outcome";
     pub const DEAD_LETTERED: &str = "lead.dead_lettered";
+    pub const MERGED: &str = "lead.merged";
+    pub const SCORED: &str = "lead.scored";
 }
 
 /// Contact details as a source delivered them. Intake normalizes them (email case, phone to E.164).
@@ -99,6 +101,129 @@ pub struct QualifiedLead {
     /// the original), e.g. `contact.email: 'ana@' has no valid domain`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Set when this capture is a returning person: `lead_id` is then the existing lead's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<Merge>,
+    /// The account (company) the lead belongs to, and its owner when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountMatch>,
+    /// What enrichment providers added (absent when none is configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrichment: Option<Enrichment>,
+    /// Score 0–100, grade and per-feature contributions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<Score>,
+}
+
+/// How a returning person's capture was merged into their existing lead. No value is lost: newer
+/// non-empty values win in `contact`, the values they replaced are kept in `history`, and
+/// multi-valued fields (emails, phones, sources) are unions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Merge {
+    /// The lead id this capture would have had on its own (source + event id).
+    pub merged_lead_id: Uuid,
+    /// The existing lead it was merged into (equal to the qualified lead's `lead_id`).
+    pub into_lead_id: Uuid,
+    /// `email` or `phone`: what identified the person.
+    pub matched_by: String,
+    /// Every email and phone the person has used, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emails: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phones: Vec<String>,
+    /// Every `source:event_id` merged into the lead, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub captures: Vec<String>,
+    /// Values a newer capture replaced, per contact field (`company`, `title`, …), newest first.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub history: BTreeMap<String, Vec<String>>,
+    /// The rep who owned the existing lead, if it was assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// The account a lead was matched to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccountMatch {
+    /// Stable account id (derived from the first domain or normalized name seen).
+    pub account_id: String,
+    /// Normalized company name, e.g. `acme` for "The ACME Corp., Inc.".
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// `domain`, `name` (exact normalized name) or `fuzzy_name`; `new` when the account was created.
+    pub matched_by: String,
+    /// Name similarity of a fuzzy match (Jaro-Winkler, 0–1); 1 for exact matches.
+    pub similarity: f64,
+    /// The rep who owns the account, when one does: routing sends the lead to them first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// What enrichment added, and how each provider fared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Enrichment {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Employee count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employees: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub industry: Option<String>,
+    /// ISO 3166-1 alpha-2 of the company.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `c_level`, `vp`, `director`, `manager`, `individual`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seniority: Option<String>,
+    /// Per provider: `fresh`, `cached`, `not_found`, `timeout`, `failed`, `circuit_open`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<String, String>,
+    /// False when a provider could not answer within the budget: the lead went on unenriched by it.
+    pub complete: bool,
+}
+
+/// A lead's score: rules (fit + behaviour) blended with the learned model once it has learned enough.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Score {
+    /// 0–100.
+    pub score: u8,
+    /// `A` (hottest) to `D`.
+    pub grade: String,
+    /// The rules' score alone, 0–100.
+    pub rules: u8,
+    /// The learned model's conversion probability, once it has seen enough outcomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_probability: Option<f64>,
+    /// How many outcomes the model had learned from when it scored.
+    #[serde(default)]
+    pub model_outcomes: u64,
+    /// Points per feature (`fit.company_size`, `behaviour.pages_viewed`, …); they add up to `rules`.
+    pub contributions: BTreeMap<String, f64>,
+}
+
+/// Value of a `lead.merged` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeadMerged {
+    /// The capture's own lead id, merged away.
+    pub source_lead_id: Uuid,
+    /// The existing lead it merged into.
+    pub target_lead_id: Uuid,
+    pub matched_by: String,
+}
+
+/// Value of a `lead.scored` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LeadScored {
+    pub lead_id: Uuid,
+    pub score: Score,
+    /// The lead's score before this capture (a returning person), if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_score: Option<u8>,
 }
 
 /// Value of `leads.assignments`: who owns a lead now.
@@ -138,6 +263,8 @@ pub struct Outcome {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LeadEvent {
     Qualified(Box<QualifiedLead>),
+    Merged(LeadMerged),
+    Scored(Box<LeadScored>),
     Assigned(Assignment),
     Acknowledged(Ack),
 }

@@ -1,0 +1,2 @@
+pub mod dedupe;
+pub mod scoring;

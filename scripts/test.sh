@@ -13,7 +13,7 @@ source scripts/lib/infra.sh
 RUN_DIR="$(pwd)/.test-run"
 start_infra "$RUN_DIR"
 status=0
-cargo test --workspace --features speedlead/integration "$@" 2>&1 | tee "$RUN_DIR/cargo-test.log" || status=$?
+cargo test --workspace --no-fail-fast --features speedlead/integration "$@" 2>&1 | tee "$RUN_DIR/cargo-test.log" || status=$?
 
 # One closing line over every test binary (cargo prints one result line per binary, the last of them
 # usually for a crate's zero doc-tests).

@@ -7,8 +7,10 @@ use std::time::Duration;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use speedlead_actors::intelligence::{DedupeSettings, ModelSettings};
 use speedlead_actors::partition::RetryPolicy;
 use speedlead_actors::rules::{Routing, RoutingConfig};
+use speedlead_actors::scoring::ScoringConfig;
 
 use crate::capture::CapturePolicy;
 use crate::enrich::EnrichmentSettings;
@@ -31,6 +33,15 @@ pub struct Settings {
     /// Enrichment providers, cache TTLs and the time budget; no providers by default.
     #[serde(default)]
     pub enrichment: EnrichmentSettings,
+    /// How long people and accounts are remembered for dedupe, and the fuzzy name threshold.
+    #[serde(default)]
+    pub dedupe: DedupeSettings,
+    /// Scoring rules, grade cut-offs, and how the learned model is blended in and learns.
+    #[serde(default)]
+    pub scoring: ScoringConfig,
+    /// Where the learned model lives and how often intake re-reads it.
+    #[serde(default)]
+    pub scoring_model: ModelSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,6 +140,10 @@ impl Settings {
         settings.routing()?;
         settings.check_sources()?;
         settings.enrichment.check()?;
+        settings.scoring.validate().map_err(|e| Error::Config(format!("scoring: {e}")))?;
+        if !(0.0..=1.0).contains(&settings.dedupe.fuzzy_threshold) {
+            return Err(Error::Config("dedupe.fuzzy_threshold: must be between 0 and 1".into()));
+        }
         Ok(settings)
     }
 

@@ -5,8 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
+use speedlead_actors::account::AccountMatcher;
 use speedlead_actors::intake::IntakeStage;
+use speedlead_actors::intelligence::{LeadIntelligence, ModelSnapshot};
+use speedlead_actors::learner::LearnerStage;
+use speedlead_actors::ports::Enricher;
 use speedlead_actors::router::RouterStage;
+use speedlead_actors::scoring::Scorer;
 use speedlead_actors::stage::Stage;
 use speedlead_actors::store::Store;
 use speedlead_actors::supervisor::{RestartBackoff, RootMsg, RootSupervisor, StageArgs};
@@ -27,6 +32,24 @@ pub type StageWrapper = Box<dyn Fn(Arc<dyn Stage>) -> Arc<dyn Stage> + Send + Sy
 pub struct StageWrappers {
     pub intake: Option<StageWrapper>,
     pub router: Option<StageWrapper>,
+    pub learner: Option<StageWrapper>,
+}
+
+/// Dedupe, accounts, enrichment and scoring for the intake stage, on `store`.
+async fn intelligence(settings: &Settings, store: Arc<dyn Store>) -> Result<Arc<LeadIntelligence>, Error> {
+    let enricher = crate::enrich::HttpEnricher::new(&settings.enrichment, store.clone())?;
+    let enricher = (!enricher.is_empty()).then(|| Arc::new(enricher) as Arc<dyn Enricher>);
+    let scorer = Scorer::new(settings.scoring.clone()).map_err(|e| Error::Config(format!("scoring: {e}")))?;
+    let model = ModelSnapshot::load(store.clone(), &settings.scoring_model).await?;
+    Ok(Arc::new(LeadIntelligence {
+        store,
+        enricher,
+        scorer,
+        accounts: AccountMatcher::new(settings.dedupe.fuzzy_threshold),
+        model,
+        dedupe: settings.dedupe.clone(),
+        features_ttl: Duration::from_secs(settings.scoring_model.features_ttl_days * 24 * 60 * 60),
+    }))
 }
 
 /// A running pipeline.
@@ -52,22 +75,31 @@ impl Pipeline {
         let (root, root_done) = Actor::spawn(None, RootSupervisor, ()).await?;
 
         let decision_ttl = Duration::from_secs(settings.pipeline.decision_ttl_secs);
+        let intelligence = intelligence(settings, store.clone()).await?;
         let intake = IntakeStage::new(routing.clone())
             .with_raw_payloads(Arc::new(crate::capture::RawPayloads::new(&settings.sources)))
             .with_fetcher(Arc::new(crate::capture::ProviderApis::new(
                 &settings.sources,
                 Duration::from_secs(5),
-            )));
+            )))
+            .with_intelligence(intelligence.clone());
+        let learner = LearnerStage::new(
+            store.clone(),
+            intelligence.model.clone(),
+            settings.scoring.learning.clone(),
+            Duration::from_secs(settings.scoring_model.features_ttl_days * 24 * 60 * 60),
+        );
         let wrap = |stage: Arc<dyn Stage>, wrapper: &Option<StageWrapper>| match wrapper {
             Some(w) => w(stage),
             None => stage,
         };
-        let stages: [(Arc<dyn Stage>, Topic); 2] = [
+        let stages: [(Arc<dyn Stage>, Topic); 3] = [
             (wrap(Arc::new(intake), &wrappers.intake), Topic::Inbound),
             (
                 wrap(Arc::new(RouterStage::new(routing, store, decision_ttl)), &wrappers.router),
                 Topic::Qualified,
             ),
+            (wrap(Arc::new(learner), &wrappers.learner), Topic::Outcomes),
         ];
 
         let (failures, consumer_failures) = tokio::sync::mpsc::unbounded_channel();

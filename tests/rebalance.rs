@@ -42,7 +42,7 @@ impl Stage for Gated {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_paused_when_revoked_fetches_again_when_it_comes_back() {
-    let mut settings = isolated_settings();
+    let mut settings = delivery_settings();
     settings.pipeline.max_in_flight_per_partition = 2;
     settings.pipeline.drain_timeout_ms = 500;
     create_test_topics(&settings).await;
@@ -53,7 +53,7 @@ async fn a_partition_paused_when_revoked_fetches_again_when_it_comes_back() {
         Box::new(move |inner| Arc::new(Gated { inner, open: open.clone() }) as Arc<dyn Stage>);
 
     // The first instance's router partitions fill up behind the closed gate and get paused.
-    let first = start_pipeline(&settings, StageWrappers { intake: None, router: Some(gated) }).await;
+    let first = start_pipeline(&settings, StageWrappers { router: Some(gated), ..Default::default() }).await;
     first.wait_ready(WAIT).await.unwrap();
     for lead in leads_from_people(7, 30, 3) {
         publisher.send(lead).await;
@@ -77,7 +77,7 @@ async fn a_partition_paused_when_revoked_fetches_again_when_it_comes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_move_between_instances_without_loss_or_redelivery() {
-    let mut settings = isolated_settings();
+    let mut settings = delivery_settings();
     // A tiny in-flight limit keeps partitions pausing and resuming while they move.
     settings.pipeline.max_in_flight_per_partition = 3;
     create_test_topics(&settings).await;
@@ -99,9 +99,9 @@ async fn partitions_move_between_instances_without_loss_or_redelivery() {
     }
     second.wait_ready(WAIT).await.unwrap();
     reader.read_all_assigned(&publisher.sent, WAIT).await;
-    // Two stages of 3 partitions each, now split between the instances.
+    // Three stages (intake, router, learner) of 3 partitions each, now split between the instances.
     let (a, b) = (first.assigned_partitions(), second.assigned_partitions());
-    assert!(a > 0 && b > 0 && a + b == 6, "partitions not shared: first {a}, second {b}");
+    assert!(a > 0 && b > 0 && a + b == 9, "partitions not shared: first {a}, second {b}");
 
     // Scale in: the first instance leaves; the second takes every partition.
     first.shutdown().await;
@@ -110,7 +110,7 @@ async fn partitions_move_between_instances_without_loss_or_redelivery() {
     }
     reader.read_all_assigned(&publisher.sent, WAIT).await;
     reader.read_until(Duration::from_secs(2), |_| false).await;
-    assert_eq!(second.assigned_partitions(), 6);
+    assert_eq!(second.assigned_partitions(), 9);
     second.shutdown().await;
 
     let observed = &reader.observed;

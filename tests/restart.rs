@@ -14,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_process_loses_and_double_assigns_nothing() {
-    let settings = isolated_settings();
+    let settings = delivery_settings();
     create_test_topics(&settings).await;
     let mut reader = OutputReader::new(&settings);
     let mut publisher = LeadPublisher::new(&settings);

@@ -1,20 +1,23 @@
 //! Intake stage: turns a captured lead into a qualified one (validate, normalize, key, route to a
-//! domain) and publishes it to `leads.qualified` keyed by routing domain.
+//! domain; then, with [`LeadIntelligence`], dedupe/merge, account match, enrichment and score) and
+//! publishes it to `leads.qualified` keyed by routing domain, with `lead.merged` and `lead.scored`
+//! to `leads.events`.
 //!
 //! A record is either an `InboundLead` envelope, or a provider's raw payload with a `source` header
 //! (and optionally `content-type`), which the [`RawLeadParser`] turns into leads with the same
-//! adapters the capture gateway uses. Later work (dedupe/merge, enrichment, scoring) slots in
-//! between `qualify` and the publish.
+//! adapters the capture gateway uses.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use speedlead_topics::{
-    derived_id, event_type, lead_id, lead_key, Contact, Envelope, Hops, InboundLead, QualifiedLead, Topic,
+    derived_id, event_type, lead_id, lead_key, Contact, Envelope, Hops, InboundLead, LeadEvent,
+    QualifiedLead, Topic,
 };
 
 use crate::codec::{parse_envelope, to_json};
+use crate::intelligence::LeadIntelligence;
 use crate::normalize::{normalize_email, normalize_phone};
 use crate::ports::{FetchError, LeadFetcher, Outbound, RawLeadParser, Record};
 use crate::rules::Routing;
@@ -25,11 +28,18 @@ pub struct IntakeStage {
     routing: Arc<Routing>,
     raw: Option<Arc<dyn RawLeadParser>>,
     fetcher: Option<Arc<dyn LeadFetcher>>,
+    intelligence: Option<Arc<LeadIntelligence>>,
 }
 
 impl IntakeStage {
     pub fn new(routing: Arc<Routing>) -> Self {
-        IntakeStage { routing, raw: None, fetcher: None }
+        IntakeStage { routing, raw: None, fetcher: None, intelligence: None }
+    }
+
+    /// Dedupe, match accounts, enrich and score every lead before publishing it.
+    pub fn with_intelligence(mut self, intelligence: Arc<LeadIntelligence>) -> Self {
+        self.intelligence = Some(intelligence);
+        self
     }
 
     /// Fetch leads that arrived as ids only from their provider's API.
@@ -86,28 +96,53 @@ impl IntakeStage {
         for lead in leads {
             let correlation = lead_id(&lead.source, &lead.event_id);
             let lead = self.complete(lead).await?;
-            out.push(self.qualified(&lead, correlation, Hops::default(), captured_at)?);
+            out.extend(self.qualified(&lead, correlation, Hops::default(), captured_at).await?);
         }
         Ok(out)
     }
 
-    /// The `leads.qualified` message for one lead.
-    fn qualified(
+    /// The `leads.qualified` message for one lead, after its `lead.merged` and `lead.scored` events.
+    async fn qualified(
         &self,
         inbound: &InboundLead,
         correlation_id: uuid::Uuid,
         mut hops: Hops,
         captured_at: DateTime<Utc>,
-    ) -> Result<Outbound, StageError> {
+    ) -> Result<Vec<Outbound>, StageError> {
         let lead = qualify(inbound, &self.routing)?;
+        let capture_id = lead.lead_id.to_string();
+        let mut out = Vec::with_capacity(3);
+        let lead = match &self.intelligence {
+            None => lead,
+            Some(intelligence) => {
+                let started = std::time::Instant::now();
+                let done = intelligence.apply(lead, captured_at).await?;
+                metrics::histogram!("speedlead_intake_intelligence_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                let lead_id = done.lead.lead_id;
+                let event = |kind: &'static str, id: uuid::Uuid, event: LeadEvent| {
+                    let envelope = Envelope::with_id(id, kind, correlation_id, event).with_hops(hops.clone());
+                    Outbound { topic: Topic::Events, key: lead_id.to_string(), payload: to_json(&envelope) }
+                };
+                if let Some(merged) = done.merged {
+                    let id = derived_id(&["event", event_type::MERGED, &capture_id]);
+                    out.push(event(event_type::MERGED, id, LeadEvent::Merged(merged)));
+                }
+                let id = derived_id(&["event", event_type::SCORED, &capture_id]);
+                out.push(event(event_type::SCORED, id, LeadEvent::Scored(Box::new(done.scored))));
+                done.lead
+            }
+        };
         hops.captured_at = Some(captured_at);
         let now = Utc::now();
         hops.qualified_at = Some(now);
         observe_segment("captured_to_qualified", Some(captured_at), now);
-        let id = derived_id(&["qualified", &lead.lead_id.to_string()]);
+        // One message per capture, even when captures merge into one lead.
+        let id = derived_id(&["qualified", &capture_id]);
         let key = lead.routing_domain.clone();
         let envelope = Envelope::with_id(id, event_type::QUALIFIED, correlation_id, lead).with_hops(hops);
-        Ok(Outbound { topic: Topic::Qualified, key, payload: to_json(&envelope) })
+        out.push(Outbound { topic: Topic::Qualified, key, payload: to_json(&envelope) });
+        Ok(out)
     }
 }
 
@@ -124,7 +159,7 @@ impl Stage for IntakeStage {
         let inbound = parse_envelope::<InboundLead>(record)?;
         let captured_at = inbound.hops.captured_at.unwrap_or(inbound.occurred_at);
         let lead = self.complete(inbound.payload).await?;
-        Ok(vec![self.qualified(&lead, inbound.correlation_id, inbound.hops, captured_at)?])
+        self.qualified(&lead, inbound.correlation_id, inbound.hops, captured_at).await
     }
 }
 

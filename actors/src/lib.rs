@@ -13,6 +13,8 @@ pub mod backoff;
 pub mod codec;
 pub mod dedupe;
 pub mod intake;
+pub mod intelligence;
+pub mod learner;
 pub mod model;
 pub mod normalize;
 pub mod partition;

@@ -1,9 +1,22 @@
-//! Router stage: decides which rep of the lead's routing domain owns it (round robin for now) and
-//! publishes the decision to `leads.assignments` and `lead.assigned` to `leads.events`.
+//! Router stage: decides which rep of the lead's routing domain owns it and publishes the decision
+//! to `leads.assignments` and `lead.assigned` to `leads.events`.
+//!
+//! Who, in order (the [`Assignment::reason`] in brackets):
+//! 1. a returning person's lead goes to the rep who already owns it (`existing_owner`): one person,
+//!    one rep, whichever form they fill in next;
+//! 2. else a lead of an owned account goes to the account's owner (`account_owner`), so one
+//!    company hears from one rep;
+//! 3. else the domain's next round-robin turn (`round_robin`).
+//!
+//! An owner is only chosen while eligible, i.e. still among the domain's configured reps (working
+//! hours, capacity and availability come later). A lead whose owner is not eligible, or whose
+//! stored decision names a rep since removed from the domain, gets a round-robin turn instead
+//! (`owner_unavailable`); see [`RouterStage::decide`] for how that stays idempotent.
 //!
 //! The decision is stored before anything is published, so a redelivered lead gets the stored rep
 //! again and the republished messages carry the same ids: downstream sees a duplicate, never a
-//! second owner.
+//! second owner. Then the rep is recorded as the owner of the person and (if it has none yet) of
+//! the account, which is what steps 1 and 2 of later leads read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +29,20 @@ use crate::codec::{parse_envelope, to_json};
 use crate::ports::{Outbound, Record};
 use crate::rules::Routing;
 use crate::stage::{Stage, StageError};
-use crate::store::Store;
+use crate::store::{Decision, Store, StoreError};
 use crate::telemetry::observe_segment;
 
 /// The first assignment of a lead; escalation (a later issue) raises it.
 const FIRST_ATTEMPT: u32 = 1;
+
+/// [`Assignment::reason`] values, also the `reason` label of `speedlead_leads_assigned_total`: a
+/// closed set, so the label stays low-cardinality.
+pub mod reason {
+    pub const EXISTING_OWNER: &str = "existing_owner";
+    pub const ACCOUNT_OWNER: &str = "account_owner";
+    pub const ROUND_ROBIN: &str = "round_robin";
+    pub const OWNER_UNAVAILABLE: &str = "owner_unavailable";
+}
 
 pub struct RouterStage {
     routing: Arc<Routing>,
@@ -33,6 +55,57 @@ impl RouterStage {
     pub fn new(routing: Arc<Routing>, store: Arc<dyn Store>, decision_ttl: Duration) -> Self {
         RouterStage { routing, store, decision_ttl }
     }
+
+    /// The lead's rep and why; see the module documentation for the order.
+    ///
+    /// A stored decision naming a rep who is no longer among `reps` (removed from the domain's
+    /// configuration after deciding) is not overwritten: the replacement is a round-robin decision
+    /// of its own, stored under `<decision key>/after:<old rep>`. A redelivery finds the same stale
+    /// decision, follows it to the same key and so gets the same replacement, and a lead whose
+    /// replacement is removed too follows the chain one link further. The chain ends because a
+    /// fresh round-robin turn always names a configured rep.
+    async fn decide(
+        &self,
+        lead: &QualifiedLead,
+        reps: &[String],
+    ) -> Result<(Decision, &'static str), StoreError> {
+        let domain = &lead.routing_domain;
+        let eligible = |rep: &&str| reps.iter().any(|r| r == rep);
+        let merge_owner = lead.merge.as_ref().and_then(|m| m.owner.as_deref());
+        let account_owner = lead.account.as_ref().and_then(|a| a.owner.as_deref());
+        let preferred = match (merge_owner.filter(eligible), account_owner.filter(eligible)) {
+            (Some(rep), _) => Some((rep, reason::EXISTING_OWNER)),
+            (None, Some(rep)) => Some((rep, reason::ACCOUNT_OWNER)),
+            (None, None) => None,
+        };
+        let mut key = lead.lead_id.to_string();
+        let (mut decision, mut why) = match preferred {
+            Some((rep, why)) => (self.store.assign_to(domain, &key, rep, self.decision_ttl).await?, why),
+            None => {
+                let decision = self.store.assign_round_robin(domain, &key, reps, self.decision_ttl).await?;
+                // The lead or its account had an owner, just not an eligible one.
+                let orphaned = merge_owner.is_some() || account_owner.is_some();
+                (decision, if orphaned { reason::OWNER_UNAVAILABLE } else { reason::ROUND_ROBIN })
+            }
+        };
+        while !reps.contains(&decision.rep_id) {
+            key = format!("{key}/after:{}", decision.rep_id);
+            decision = self.store.assign_round_robin(domain, &key, reps, self.decision_ttl).await?;
+            why = reason::OWNER_UNAVAILABLE;
+        }
+        Ok((decision, why))
+    }
+}
+
+/// Whether the lead shows its owner recorded already: the person owned by `rep` and the account,
+/// if any, owned by someone. A decision that is not fresh still records the owner unless this
+/// holds, because `record_owner` failing after a fresh decision leaves the owner unrecorded and
+/// the retry finds the decision no longer fresh; a returning person whose owner is on record costs
+/// no extra round trip.
+fn owner_recorded(lead: &QualifiedLead, rep: &str) -> bool {
+    let person_owned = lead.merge.as_ref().and_then(|m| m.owner.as_deref()) == Some(rep);
+    let account_owned = lead.account.as_ref().is_none_or(|a| a.owner.is_some());
+    person_owned && account_owned
 }
 
 #[async_trait]
@@ -49,17 +122,19 @@ impl Stage for RouterStage {
             StageError::Invalid(format!("payload.routing_domain: '{domain}' is not a configured domain"))
         })?;
         let lead_id = lead.lead_id.to_string();
-        let decision = self
-            .store
-            .assign_round_robin(domain, &lead_id, reps, self.decision_ttl)
-            .await
-            .map_err(|e| StageError::Transient(e.to_string()))?;
+        let transient = |e: StoreError| StageError::Transient(e.to_string());
+        let (decision, why) = self.decide(lead, reps).await.map_err(transient)?;
+        if decision.fresh || !owner_recorded(lead, &decision.rep_id) {
+            let account_id = lead.account.as_ref().map(|a| a.account_id.as_str());
+            self.store.record_owner(&lead_id, account_id, &decision.rep_id).await.map_err(transient)?;
+        }
 
         let now = Utc::now();
         let mut hops = qualified.hops.clone();
         hops.assigned_at = Some(now);
         if decision.fresh {
-            metrics::counter!("speedlead_leads_assigned_total", "domain" => domain.clone()).increment(1);
+            metrics::counter!("speedlead_leads_assigned_total", "domain" => domain.clone(), "reason" => why)
+                .increment(1);
             observe_segment("qualified_to_assigned", hops.qualified_at, now);
             observe_segment("captured_to_assigned", hops.captured_at, now);
         }
@@ -69,7 +144,7 @@ impl Stage for RouterStage {
             routing_domain: domain.clone(),
             rep_id: decision.rep_id,
             attempt: FIRST_ATTEMPT,
-            reason: "round_robin".into(),
+            reason: why.into(),
         };
         let attempt = FIRST_ATTEMPT.to_string();
         let correlation = qualified.correlation_id;

@@ -2,15 +2,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use speedlead_topics::{event_type, Assignment, Contact, LeadEvent, Topic};
+use speedlead_topics::{
+    event_type, AccountMatch, Assignment, Contact, LeadEvent, Merge, QualifiedLead, Topic,
+};
 
 use super::*;
 use crate::codec::parse_envelope;
 use crate::intake::qualify;
-use crate::store::MemoryStore;
+use crate::store::{AccountRecord, MemoryStore};
 use crate::testkit::{envelope_record, inbound, record, routing};
 
-fn qualified(event_id: &str, country: &str) -> speedlead_topics::QualifiedLead {
+const TTL: Duration = Duration::from_secs(3600);
+
+fn qualified(event_id: &str, country: &str) -> QualifiedLead {
     let contact = Contact {
         email: Some(format!("{event_id}@example.com")),
         country: Some(country.into()),
@@ -74,4 +78,158 @@ async fn unknown_domain_is_invalid() {
     lead.routing_domain = "apac".into();
     let err = stage.process(&envelope_record(1, event_type::QUALIFIED, lead)).await.unwrap_err();
     assert_eq!(err, StageError::Invalid("payload.routing_domain: 'apac' is not a configured domain".into()));
+}
+
+async fn route(stage: &RouterStage, lead: &QualifiedLead) -> Assignment {
+    assignment_of(&stage.process(&envelope_record(1, event_type::QUALIFIED, lead.clone())).await.unwrap())
+}
+
+fn who(a: &Assignment) -> (&str, &str) {
+    (a.rep_id.as_str(), a.reason.as_str())
+}
+
+/// A later capture of `first`'s person, merged into their lead, whose owner intake read as `owner`.
+fn returning(first: &QualifiedLead, event_id: &str, owner: Option<&str>) -> QualifiedLead {
+    let mut lead = qualified(event_id, "US");
+    lead.merge = Some(Merge {
+        merged_lead_id: lead.lead_id,
+        into_lead_id: first.lead_id,
+        matched_by: "email".into(),
+        owner: owner.map(Into::into),
+        ..Default::default()
+    });
+    lead.lead_id = first.lead_id;
+    lead
+}
+
+fn at_account(mut lead: QualifiedLead, account_id: &str, owner: Option<&str>) -> QualifiedLead {
+    lead.account = Some(AccountMatch {
+        account_id: account_id.into(),
+        name: "acme".into(),
+        domain: None,
+        matched_by: "name".into(),
+        similarity: 1.0,
+        owner: owner.map(Into::into),
+    });
+    lead
+}
+
+/// Stores the lead's person as dedupe would, findable by the lead's email.
+async fn save_person(store: &MemoryStore, lead: &QualifiedLead) {
+    let email = lead.contact.email.clone().unwrap();
+    store.save_person(&lead.lead_id.to_string(), "{}", &[email], &[], TTL).await.unwrap();
+}
+
+async fn person_owner(store: &MemoryStore, lead: &QualifiedLead) -> Option<String> {
+    store.find_person(lead.contact.email.as_deref(), None).await.unwrap().unwrap().owner
+}
+
+async fn save_account(store: &MemoryStore, account_id: &str) {
+    let account =
+        AccountRecord { account_id: account_id.into(), name: "acme".into(), domain: None, owner: None };
+    store.save_account(&account, "acm", TTL).await.unwrap();
+}
+
+async fn account_owner(store: &MemoryStore) -> Option<String> {
+    store.find_accounts(None, "acm").await.unwrap()[0].owner.clone()
+}
+
+#[tokio::test]
+async fn returning_person_goes_to_the_rep_who_owns_their_lead_not_a_second_rep() {
+    let (stage, store) = router();
+    let first = qualified("first", "US");
+    save_person(&store, &first).await;
+    assert_eq!(who(&route(&stage, &first).await), ("ana", "round_robin"));
+    assert_eq!(person_owner(&store, &first).await.as_deref(), Some("ana"), "owner recorded");
+
+    let again = returning(&first, "again", Some("ana"));
+    let a = route(&stage, &again).await;
+    assert_eq!((who(&a), a.lead_id), (("ana", "existing_owner"), first.lead_id));
+    assert_eq!(store.round_robin_turns("na").await.unwrap(), 1, "no turn taken for an owned lead");
+
+    // The decision expired but the person kept their owner: still theirs, still no turn.
+    let mut owned = qualified("owned", "US");
+    save_person(&store, &owned).await;
+    owned = returning(&owned, "owned-again", Some("cy"));
+    assert_eq!(who(&route(&stage, &owned).await), ("cy", "existing_owner"));
+    assert_eq!(store.assignment("na", &owned.lead_id.to_string()).await.unwrap().as_deref(), Some("cy"));
+    assert_eq!(store.round_robin_turns("na").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn account_owner_gets_the_accounts_next_lead() {
+    let (stage, store) = router();
+    save_account(&store, "acct-acme").await;
+    let first = at_account(qualified("ana-at-acme", "US"), "acct-acme", None);
+    save_person(&store, &first).await;
+    assert_eq!(who(&route(&stage, &first).await), ("ana", "round_robin"));
+    assert_eq!(account_owner(&store).await.as_deref(), Some("ana"), "first rep owns the account");
+    assert_eq!(person_owner(&store, &first).await.as_deref(), Some("ana"));
+
+    let colleague = at_account(qualified("bo-at-acme", "US"), "acct-acme", Some("ana"));
+    save_person(&store, &colleague).await;
+    assert_eq!(who(&route(&stage, &colleague).await), ("ana", "account_owner"));
+    assert_eq!(person_owner(&store, &colleague).await.as_deref(), Some("ana"));
+    assert_eq!(store.round_robin_turns("na").await.unwrap(), 1);
+
+    // The person's own rep comes before the account's, and does not take the account over.
+    let other = qualified("cid", "US");
+    let cid = at_account(returning(&other, "cid-at-acme", Some("ben")), "acct-acme", Some("ana"));
+    assert_eq!(who(&route(&stage, &cid).await), ("ben", "existing_owner"));
+    assert_eq!(account_owner(&store).await.as_deref(), Some("ana"));
+}
+
+#[tokio::test]
+async fn owner_removed_from_the_domain_loses_the_lead_to_round_robin_for_good() {
+    let (stage, store) = router();
+    let first = qualified("orphan", "US");
+    save_person(&store, &first).await;
+    let lead_id = first.lead_id.to_string();
+    // Decided, and owned, by a rep since removed from the configuration.
+    store.assign_to("na", &lead_id, "gone", TTL).await.unwrap();
+    store.set_person_owner(&lead_id, "gone").await.unwrap();
+
+    let again = returning(&first, "orphan-again", Some("gone"));
+    let a = route(&stage, &again).await;
+    assert_eq!(who(&a), ("ana", "owner_unavailable"));
+    assert_eq!(
+        store.assignment("na", &format!("{lead_id}/after:gone")).await.unwrap().as_deref(),
+        Some("ana")
+    );
+    assert_eq!(person_owner(&store, &first).await.as_deref(), Some("ana"), "new owner recorded");
+    for _ in 0..2 {
+        assert_eq!(route(&stage, &again).await, a, "redelivery gets the same new rep");
+    }
+    assert_eq!(store.round_robin_turns("na").await.unwrap(), 1);
+
+    // Owners that are not eligible and no decision stored: a turn, named for the missing owner.
+    let merged = returning(&qualified("p2", "US"), "p2-again", Some("gone"));
+    assert_eq!(who(&route(&stage, &merged).await), ("ben", "owner_unavailable"));
+    let at_orphaned_account = at_account(qualified("p3", "US"), "acct-x", Some("gone"));
+    assert_eq!(who(&route(&stage, &at_orphaned_account).await), ("cy", "owner_unavailable"));
+
+    // The replacement removed as well: the chain goes one link further.
+    let chained = qualified("chained", "US");
+    let id = chained.lead_id.to_string();
+    store.assign_to("na", &id, "gone", TTL).await.unwrap();
+    store.assign_to("na", &format!("{id}/after:gone"), "left", TTL).await.unwrap();
+    assert_eq!(who(&route(&stage, &chained).await), ("ana", "owner_unavailable"));
+    let key = format!("{id}/after:gone/after:left");
+    assert_eq!(store.assignment("na", &key).await.unwrap().as_deref(), Some("ana"));
+}
+
+#[tokio::test]
+async fn a_retry_records_the_owner_a_failed_attempt_left_unrecorded() {
+    let (stage, store) = router();
+    let lead = at_account(qualified("retried", "US"), "acct-acme", None);
+    save_person(&store, &lead).await;
+    save_account(&store, "acct-acme").await;
+    // The first attempt stored its decision, then failed before recording the owner.
+    store
+        .assign_round_robin("na", &lead.lead_id.to_string(), routing().reps("na").unwrap(), TTL)
+        .await
+        .unwrap();
+    assert_eq!(who(&route(&stage, &lead).await), ("ana", "round_robin"));
+    assert_eq!(person_owner(&store, &lead).await.as_deref(), Some("ana"));
+    assert_eq!(account_owner(&store).await.as_deref(), Some("ana"));
 }

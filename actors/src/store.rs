@@ -1,6 +1,7 @@
 //! The state stages keep between records (idempotency keys, assignment decisions, round-robin turns,
-//! the people and accounts dedupe matches against) and its in-memory implementation. The Redis
-//! implementation lives in the `speedlead` binary; both must pass [`crate::store_contract`].
+//! the people and accounts dedupe matches against, the learned scoring model's weights) and its
+//! in-memory implementation. The Redis implementation lives in the `speedlead` binary; both must
+//! pass [`crate::store_contract`].
 //!
 //! Every operation is one atomic step (one round trip on Redis) because a partition worker awaits it
 //! once per lead: a second round trip would add directly to speed-to-lead.
@@ -13,6 +14,8 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
+#[path = "store_model.rs"]
+mod model;
 #[path = "store_people.rs"]
 mod people;
 
@@ -22,10 +25,22 @@ pub enum StoreError {
     NoCandidates,
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// A stored value could not be read back, e.g. written by an incompatible version. Retrying will
-    /// not help.
-    #[error("stored value unreadable: {0}")]
+    /// A value cannot be stored or read back: written by an incompatible version, or a model step
+    /// with a non-finite delta (see [`check_model_step`]). Retrying will not help.
+    #[error("stored value unusable: {0}")]
     Corrupt(String),
+}
+
+/// Refuses a model step with a NaN or infinite delta before it reaches a store: added to a weight it
+/// would poison that weight for good (Redis refuses it, memory would keep it), so both implementations
+/// refuse it the same way, with nothing applied.
+pub fn check_model_step(step: &[(u32, f64)]) -> Result<(), StoreError> {
+    match step.iter().find(|(_, delta)| !delta.is_finite()) {
+        Some((bucket, delta)) => {
+            Err(StoreError::Corrupt(format!("model step: bucket {bucket} has a non-finite delta {delta}")))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Result of [`Store::remember`].
@@ -36,7 +51,7 @@ pub struct Remembered {
     pub first: bool,
 }
 
-/// Result of [`Store::assign_round_robin`].
+/// Result of [`Store::assign_round_robin`] and [`Store::assign_to`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub rep_id: String,
@@ -67,6 +82,19 @@ pub trait Store: Send + Sync + 'static {
         domain: &str,
         lead_id: &str,
         candidates: &[String],
+        ttl: Duration,
+    ) -> Result<Decision, StoreError>;
+
+    /// Returns the lead's existing decision in `domain` (not fresh), else stores `rep_id` as the
+    /// decision for `ttl` (fresh). Same decisions as [`Store::assign_round_robin`], so whichever of
+    /// the two decides first, the other returns its rep; no round-robin turn is taken, because a rep
+    /// chosen for another reason (the lead's or the account's owner) should not cost the domain's
+    /// rotation a turn.
+    async fn assign_to(
+        &self,
+        domain: &str,
+        lead_id: &str,
+        rep_id: &str,
         ttl: Duration,
     ) -> Result<Decision, StoreError>;
 
@@ -120,6 +148,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sets the owner of a stored account; false when there is no such account.
     async fn set_account_owner(&self, account_id: &str, owner: &str) -> Result<bool, StoreError>;
+
+    /// Records who a lead was assigned to, in one round trip: `rep_id` becomes the owner of the
+    /// person stored under `lead_id`, and of account `account_id` if that account has no owner yet
+    /// (the first rep to own a lead of an account owns the account; later leads of the account are
+    /// routed to them). A person or account that is not stored is left alone, not created.
+    ///
+    /// The two updates are each atomic but not atomic together: each is idempotent on its own, so
+    /// a retry after a partial failure completes the other, and on Redis Cluster the person and the
+    /// account live in different slots, which one script could not span.
+    async fn record_owner(
+        &self,
+        lead_id: &str,
+        account_id: Option<&str>,
+        rep_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Every bucket of the learned scoring `model` that has a weight (see [`crate::model`]: feature
+    /// buckets and the reserved bias and outcome-counter buckets), in bucket order; empty for a
+    /// model that never learned.
+    async fn model_buckets(&self, model: &str) -> Result<Vec<(u32, f64)>, StoreError>;
+
+    /// Adds every `(bucket, delta)` of an SGD step to `model`, atomically. Steps only add, so
+    /// instances applying steps concurrently never lose each other's: no read-modify-write. An empty
+    /// step changes nothing; a step with a non-finite delta is refused whole ([`check_model_step`]).
+    async fn apply_model_step(&self, model: &str, step: &[(u32, f64)]) -> Result<(), StoreError>;
 }
 
 /// A person as [`Store::find_person`] returns it: the record dedupe wrote (JSON, opaque to the store)
@@ -163,6 +216,7 @@ pub struct MemoryStore {
     values: DashMap<String, Expiring>,
     turns: DashMap<String, u64>,
     directory: people::Directory,
+    models: model::Models,
 }
 
 #[derive(Debug)]
@@ -248,6 +302,17 @@ impl Store for MemoryStore {
         Ok(Decision { rep_id: stored.value, fresh: stored.first })
     }
 
+    async fn assign_to(
+        &self,
+        domain: &str,
+        lead_id: &str,
+        rep_id: &str,
+        ttl: Duration,
+    ) -> Result<Decision, StoreError> {
+        let stored = self.get_or_insert(decision_key(domain, lead_id), ttl, || rep_id.to_string());
+        Ok(Decision { rep_id: stored.value, fresh: stored.first })
+    }
+
     async fn assignment(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError> {
         let now = Instant::now();
         Ok(self
@@ -305,6 +370,26 @@ impl Store for MemoryStore {
 
     async fn set_account_owner(&self, account_id: &str, owner: &str) -> Result<bool, StoreError> {
         Ok(self.directory.set_account_owner(account_id, owner))
+    }
+
+    async fn record_owner(
+        &self,
+        lead_id: &str,
+        account_id: Option<&str>,
+        rep_id: &str,
+    ) -> Result<(), StoreError> {
+        self.directory.record_owner(lead_id, account_id, rep_id);
+        Ok(())
+    }
+
+    async fn model_buckets(&self, model: &str) -> Result<Vec<(u32, f64)>, StoreError> {
+        Ok(self.models.buckets(model))
+    }
+
+    async fn apply_model_step(&self, model: &str, step: &[(u32, f64)]) -> Result<(), StoreError> {
+        check_model_step(step)?;
+        self.models.apply(model, step);
+        Ok(())
     }
 }
 

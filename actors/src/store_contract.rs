@@ -40,6 +40,13 @@ pub async fn run_all(store: Arc<dyn Store>) {
     first_account_keeps_its_domain(&*store).await;
     account_owner_survives_saves(&*store).await;
     account_expires(&*store).await;
+    assign_to_keeps_the_first_decision(&*store).await;
+    assign_to_and_round_robin_agree(&*store).await;
+    record_owner_sets_person_and_first_account_owner(&*store).await;
+    record_owner_creates_nothing(&*store).await;
+    model_steps_add_up(&*store).await;
+    concurrent_model_steps_all_land(store.clone()).await;
+    non_finite_model_step_is_refused_whole(&*store).await;
 }
 
 async fn remember_keeps_the_first_value(store: &dyn Store) {
@@ -307,4 +314,147 @@ async fn account_expires(store: &dyn Store) {
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(store.find_accounts(Some(&domain), &block).await.unwrap().is_empty(), "account_expires");
     assert!(!store.set_account_owner(&acct.account_id, "rep-3").await.unwrap(), "account_expires: owner");
+}
+
+async fn assign_to_keeps_the_first_decision(store: &dyn Store) {
+    let domain = unique("dom");
+    let first = store.assign_to(&domain, "lead-1", "rep-7", TTL).await.unwrap();
+    assert_eq!((first.rep_id.as_str(), first.fresh), ("rep-7", true), "assign_to_keeps_the_first_decision");
+    let again = store.assign_to(&domain, "lead-1", "rep-8", TTL).await.unwrap();
+    assert_eq!((again.rep_id.as_str(), again.fresh), ("rep-7", false), "assign_to_keeps_the_first_decision");
+    assert_eq!(store.assignment(&domain, "lead-1").await.unwrap().as_deref(), Some("rep-7"));
+    assert_eq!(
+        store.round_robin_turns(&domain).await.unwrap(),
+        0,
+        "assign_to_keeps_the_first_decision: no turn"
+    );
+}
+
+async fn assign_to_and_round_robin_agree(store: &dyn Store) {
+    let domain = unique("dom");
+    let candidates = reps(3);
+    store.assign_to(&domain, "owned", "rep-9", TTL).await.unwrap();
+    let rr = store.assign_round_robin(&domain, "owned", &candidates, TTL).await.unwrap();
+    assert_eq!(
+        (rr.rep_id.as_str(), rr.fresh),
+        ("rep-9", false),
+        "assign_to_and_round_robin_agree: rr reads it"
+    );
+    assert_eq!(
+        store.round_robin_turns(&domain).await.unwrap(),
+        0,
+        "assign_to_and_round_robin_agree: no turn"
+    );
+    let turned = store.assign_round_robin(&domain, "turned", &candidates, TTL).await.unwrap();
+    let to = store.assign_to(&domain, "turned", "rep-9", TTL).await.unwrap();
+    assert_eq!(
+        (to.rep_id, to.fresh),
+        (turned.rep_id, false),
+        "assign_to_and_round_robin_agree: assign_to reads it"
+    );
+}
+
+async fn record_owner_sets_person_and_first_account_owner(store: &dyn Store) {
+    let (lead, email, block) = (unique("lead"), unique("owned@example.com"), unique("own"));
+    let acct = account("umbrella", None);
+    store.save_person(&lead, &person(&lead), slice::from_ref(&email), &[], TTL).await.unwrap();
+    store.save_account(&acct, &block, TTL).await.unwrap();
+    let owners = || async {
+        let person = store.find_person(Some(&email), None).await.unwrap().unwrap();
+        let accounts = store.find_accounts(None, &block).await.unwrap();
+        (person.owner, accounts[0].owner.clone())
+    };
+
+    store.record_owner(&lead, Some(&acct.account_id), "rep-1").await.unwrap();
+    let want = (Some("rep-1".to_string()), Some("rep-1".to_string()));
+    assert_eq!(owners().await, want, "record_owner_sets_person_and_first_account_owner: both set");
+
+    store.record_owner(&lead, Some(&acct.account_id), "rep-2").await.unwrap();
+    let want = (Some("rep-2".to_string()), Some("rep-1".to_string()));
+    assert_eq!(
+        owners().await,
+        want,
+        "record_owner_sets_person_and_first_account_owner: account keeps its first"
+    );
+
+    store.record_owner(&lead, None, "rep-3").await.unwrap();
+    let want = (Some("rep-3".to_string()), Some("rep-1".to_string()));
+    assert_eq!(owners().await, want, "record_owner_sets_person_and_first_account_owner: no account");
+
+    assert!(store.set_account_owner(&acct.account_id, "rep-4").await.unwrap());
+    store.record_owner(&lead, Some(&acct.account_id), "rep-5").await.unwrap();
+    let want = (Some("rep-5".to_string()), Some("rep-4".to_string()));
+    assert_eq!(owners().await, want, "record_owner_sets_person_and_first_account_owner: set owner kept");
+}
+
+async fn record_owner_creates_nothing(store: &dyn Store) {
+    let (lead, email, block) = (unique("lead"), unique("later@example.com"), unique("ltr"));
+    let acct = account("later", None);
+    store.record_owner(&lead, Some(&acct.account_id), "rep-1").await.unwrap();
+    // Saved afterwards, neither has an owner: record_owner did not create them owner-first.
+    store.save_person(&lead, &person(&lead), slice::from_ref(&email), &[], TTL).await.unwrap();
+    store.save_account(&acct, &block, TTL).await.unwrap();
+    let found = store.find_person(Some(&email), None).await.unwrap().unwrap();
+    assert_eq!(found.owner, None, "record_owner_creates_nothing: person");
+    let accounts = store.find_accounts(None, &block).await.unwrap();
+    assert_eq!(accounts[0].owner, None, "record_owner_creates_nothing: account");
+}
+
+/// Redis keeps `HINCRBYFLOAT` results to 17 significant digits, so weights are compared closely,
+/// not bit for bit.
+fn assert_weights(got: &[(u32, f64)], want: &[(u32, f64)], check: &str) {
+    let buckets = |w: &[(u32, f64)]| w.iter().map(|&(b, _)| b).collect::<Vec<_>>();
+    assert_eq!(buckets(got), buckets(want), "{check}: buckets, got {got:?}");
+    for (&(bucket, g), &(_, w)) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-9, "{check}: bucket {bucket} is {g}, want {w}");
+    }
+}
+
+async fn model_steps_add_up(store: &dyn Store) {
+    let (model, other) = (unique("model"), unique("model"));
+    assert!(store.model_buckets(&model).await.unwrap().is_empty(), "model_steps_add_up: new model is empty");
+    store.apply_model_step(&model, &[]).await.unwrap();
+    assert!(store.model_buckets(&model).await.unwrap().is_empty(), "model_steps_add_up: empty step");
+    store.apply_model_step(&model, &[(u32::MAX, 1.0), (7, -0.25), (1, 0.5)]).await.unwrap();
+    store.apply_model_step(&model, &[(1, 0.25), (262_143, 1e-7), (1, 0.125)]).await.unwrap();
+    store.apply_model_step(&other, &[(1, 3.0)]).await.unwrap();
+    store.apply_model_step(&model, &[]).await.unwrap();
+    let want = [(1, 0.875), (7, -0.25), (262_143, 1e-7), (u32::MAX, 1.0)];
+    assert_weights(&store.model_buckets(&model).await.unwrap(), &want, "model_steps_add_up");
+    assert_weights(
+        &store.model_buckets(&other).await.unwrap(),
+        &[(1, 3.0)],
+        "model_steps_add_up: other model",
+    );
+}
+
+async fn concurrent_model_steps_all_land(store: Arc<dyn Store>) {
+    let model = unique("model");
+    let tasks: Vec<_> = (0..16u32)
+        .map(|i| {
+            let (store, model) = (store.clone(), model.clone());
+            tokio::spawn(
+                async move { store.apply_model_step(&model, &[(0, 1.0), (100 + i, 0.5)]).await.unwrap() },
+            )
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let want: Vec<_> = std::iter::once((0, 16.0)).chain((0..16).map(|i| (100 + i, 0.5))).collect();
+    assert_weights(&store.model_buckets(&model).await.unwrap(), &want, "concurrent_model_steps_all_land");
+}
+
+async fn non_finite_model_step_is_refused_whole(store: &dyn Store) {
+    let model = unique("model");
+    store.apply_model_step(&model, &[(1, 1.0)]).await.unwrap();
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let err = store.apply_model_step(&model, &[(1, 1.0), (2, bad)]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "non_finite_model_step_is_refused_whole: {err:?}");
+    }
+    assert_weights(
+        &store.model_buckets(&model).await.unwrap(),
+        &[(1, 1.0)],
+        "non_finite_model_step_is_refused_whole",
+    );
 }

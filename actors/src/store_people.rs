@@ -139,6 +139,19 @@ impl Directory {
     pub(super) fn set_account_owner(&self, account_id: &str, owner: &str) -> bool {
         set_owner(&self.accounts, account_id, owner)
     }
+
+    /// See [`super::Store::record_owner`]: the person's owner is set, the account's only if it has
+    /// none.
+    pub(super) fn record_owner(&self, lead_id: &str, account_id: Option<&str>, rep_id: &str) {
+        set_owner(&self.people, lead_id, rep_id);
+        if let Some(account_id) = account_id {
+            if let Some(mut account) = self.accounts.get_mut(account_id) {
+                if account.expires > Instant::now() && account.owner.is_none() {
+                    account.owner = Some(rep_id.to_string());
+                }
+            }
+        }
+    }
 }
 
 fn set_owner<T>(records: &DashMap<String, Entry<T>>, id: &str, owner: &str) -> bool {

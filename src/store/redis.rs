@@ -7,13 +7,20 @@
 //! a record whose key it only learns inside the script, and one round trip is only possible if that
 //! key is in the same slot. The price on a Cluster is that all people (and all accounts) live on one
 //! shard; splitting them would cost a second round trip per lookup.
+//!
+//! The learned scoring model is one hash per model, `…:model:{name}` (field = bucket id in decimal,
+//! value = weight), updated only with `HINCRBYFLOAT`, so concurrent instances' steps add up.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use std::collections::HashMap;
+
 use redis::aio::ConnectionManager;
-use redis::Script;
-use speedlead_actors::store::{AccountRecord, Decision, Remembered, Store, StoreError, StoredPerson};
+use redis::{ErrorKind, Script, ServerErrorKind};
+use speedlead_actors::store::{
+    check_model_step, AccountRecord, Decision, Remembered, Store, StoreError, StoredPerson,
+};
 
 use crate::error::Error;
 
@@ -23,6 +30,20 @@ local existing = redis.call('GET', KEYS[1])
 if existing then return {existing, 0} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {ARGV[1], 1}
+";
+
+/// KEYS[1] = person or account hash; ARGV[1] = owner. Sets the owner only if the hash exists and
+/// has none. Returns 1 if it set it.
+const SET_OWNER_IF_NONE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], 'owner', ARGV[1])
+";
+
+/// KEYS[1] = model hash; ARGV = bucket, delta, bucket, delta, … The deltas go to `HINCRBYFLOAT` as
+/// the strings we sent, never through a Lua number.
+const APPLY_MODEL_STEP: &str = r"
+for i = 1, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
 ";
 
 /// KEYS[1] = decision key, KEYS[2] = round-robin counter; ARGV[1] = ttl ms, ARGV[2..] = candidates.
@@ -117,8 +138,10 @@ pub struct RedisStore {
     find_person: Script,
     save_person: Script,
     set_owner: Script,
+    set_owner_if_none: Script,
     find_accounts: Script,
     save_account: Script,
+    apply_model_step: Script,
 }
 
 impl RedisStore {
@@ -133,8 +156,10 @@ impl RedisStore {
             find_person: Script::new(FIND_PERSON),
             save_person: Script::new(SAVE_PERSON),
             set_owner: Script::new(SET_OWNER),
+            set_owner_if_none: Script::new(SET_OWNER_IF_NONE),
             find_accounts: Script::new(FIND_ACCOUNTS),
             save_account: Script::new(SAVE_ACCOUNT),
+            apply_model_step: Script::new(APPLY_MODEL_STEP),
         })
     }
 
@@ -181,6 +206,10 @@ impl RedisStore {
 
     fn account_block_key(&self, block: &str) -> String {
         format!("{}:account-block:{{accounts}}:{block}", self.namespace)
+    }
+
+    fn model_key(&self, model: &str) -> String {
+        format!("{}:model:{{{model}}}", self.namespace)
     }
 
     async fn set_owner(&self, hash: String, owner: &str) -> Result<bool, StoreError> {
@@ -257,6 +286,26 @@ impl Store for RedisStore {
             call.arg(candidate);
         }
         let (rep_id, fresh): (String, i64) = call.invoke_async(&mut c).await.map_err(unavailable)?;
+        Ok(Decision { rep_id, fresh: fresh == 1 })
+    }
+
+    /// `REMEMBER` on the decision key: store the rep unless a decision is there, return what is.
+    async fn assign_to(
+        &self,
+        domain: &str,
+        lead_id: &str,
+        rep_id: &str,
+        ttl: Duration,
+    ) -> Result<Decision, StoreError> {
+        let mut c = self.connection.clone();
+        let (rep_id, fresh): (String, i64) = self
+            .remember
+            .key(self.decision_key(domain, lead_id))
+            .arg(rep_id)
+            .arg(ttl_ms(ttl))
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
         Ok(Decision { rep_id, fresh: fresh == 1 })
     }
 
@@ -361,5 +410,75 @@ impl Store for RedisStore {
 
     async fn set_account_owner(&self, account_id: &str, owner: &str) -> Result<bool, StoreError> {
         self.set_owner(format!("{}{account_id}", self.account_prefix()), owner).await
+    }
+
+    /// Two scripts in one pipeline (one round trip), not one script: the person (`{people}`) and
+    /// the account (`{accounts}`) are in different Cluster slots. Pipelined scripts are sent as
+    /// `EVALSHA` without the automatic load `invoke_async` does, so after a Redis restart emptied
+    /// the script cache the pipeline is sent once more with the scripts loaded first; both scripts
+    /// are idempotent, so running one of them twice is harmless.
+    async fn record_owner(
+        &self,
+        lead_id: &str,
+        account_id: Option<&str>,
+        rep_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut person = self.set_owner.key(format!("{}{lead_id}", self.person_prefix()));
+        person.arg(rep_id);
+        let account = account_id.map(|id| {
+            let mut account = self.set_owner_if_none.key(format!("{}{id}", self.account_prefix()));
+            account.arg(rep_id);
+            account
+        });
+        let pipeline = |load: bool| {
+            let mut pipe = redis::pipe();
+            if load {
+                pipe.load_script(&self.set_owner).ignore().load_script(&self.set_owner_if_none).ignore();
+            }
+            pipe.invoke_script(&person).ignore();
+            if let Some(account) = &account {
+                pipe.invoke_script(account).ignore();
+            }
+            pipe
+        };
+        let mut c = self.connection.clone();
+        match pipeline(false).query_async::<()>(&mut c).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                pipeline(true).query_async::<()>(&mut c).await
+            }
+            done => done,
+        }
+        .map_err(unavailable)
+    }
+
+    async fn model_buckets(&self, model: &str) -> Result<Vec<(u32, f64)>, StoreError> {
+        let mut c = self.connection.clone();
+        let raw: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.model_key(model))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        let mut buckets = raw
+            .into_iter()
+            .map(|(bucket, weight)| match (bucket.parse::<u32>(), weight.parse::<f64>()) {
+                (Ok(bucket), Ok(weight)) => Ok((bucket, weight)),
+                _ => Err(StoreError::Corrupt(format!("model {model}: bucket '{bucket}' = '{weight}'"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        buckets.sort_unstable_by_key(|&(bucket, _)| bucket);
+        Ok(buckets)
+    }
+
+    async fn apply_model_step(&self, model: &str, step: &[(u32, f64)]) -> Result<(), StoreError> {
+        check_model_step(step)?;
+        if step.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.connection.clone();
+        let mut call = self.apply_model_step.key(self.model_key(model));
+        for &(bucket, delta) in step {
+            call.arg(bucket).arg(delta);
+        }
+        call.invoke_async::<()>(&mut c).await.map_err(unavailable)
     }
 }

@@ -47,6 +47,15 @@ pub fn isolated_settings() -> Settings {
     s
 }
 
+/// [`isolated_settings`] for tests of delivery itself (order, crashes, rebalances): they send many
+/// captures of one person and follow each through the pipeline, so returning people must not merge
+/// into one lead there. Dedupe has its own tests.
+pub fn delivery_settings() -> Settings {
+    let mut s = isolated_settings();
+    s.dedupe.enabled = false;
+    s
+}
+
 pub async fn create_test_topics(settings: &Settings) {
     create_topics(&settings.kafka, &names(settings)).await.expect("topics created");
 }

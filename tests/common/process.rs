@@ -24,6 +24,7 @@ pub fn env_for(settings: &Settings) -> Vec<(String, String)> {
         ("SPEEDLEAD_KAFKA__GROUP_PREFIX".into(), settings.kafka.group_prefix.clone()),
         ("SPEEDLEAD_REDIS__URL".into(), settings.redis.url.clone()),
         ("SPEEDLEAD_REDIS__NAMESPACE".into(), settings.redis.namespace.clone()),
+        ("SPEEDLEAD_DEDUPE__ENABLED".into(), settings.dedupe.enabled.to_string()),
     ]
 }
 

@@ -1,0 +1,235 @@
+//! Lead intelligence, the part of the intake stage between "valid" and "published": who is this
+//! (dedupe and merge into a returning person's lead), which company (account match), what do we
+//! know (enrichment) and how hot is it (score). Plain async functions over the [`Store`] and
+//! [`Enricher`] ports, so the same code runs on Redis in production and in memory in unit tests.
+//!
+//! Round trips per lead, in order: find the person (1); match the account (1, +1 when the account
+//! is new) while enrichment runs; save the person and the features to learn from later, together
+//! (1). The model is read from a snapshot that refreshes in the background, never on the lead's path.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use speedlead_topics::{LeadMerged, LeadScored, QualifiedLead};
+
+use crate::account::{match_account, AccountMatcher};
+use crate::dedupe::{apply_capture, find_returning, save, Capture};
+use crate::model::{features_of, Model};
+use crate::ports::Enricher;
+use crate::scoring::{LeadFacts, Scorer};
+use crate::stage::StageError;
+use crate::store::{Store, StoreError};
+
+/// How long people, accounts and the features of scored leads are remembered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DedupeSettings {
+    /// Merge returning people into their lead. Off only for tests of delivery itself, which send
+    /// many captures of one person and follow each capture through the pipeline.
+    pub enabled: bool,
+    /// A person who returns within this many days merges into their lead.
+    pub person_ttl_days: u64,
+    pub account_ttl_days: u64,
+    /// Company-name similarity from which two names are the same account (0–1).
+    pub fuzzy_threshold: f64,
+}
+
+impl Default for DedupeSettings {
+    fn default() -> Self {
+        DedupeSettings { enabled: true, person_ttl_days: 365, account_ttl_days: 730, fuzzy_threshold: 0.92 }
+    }
+}
+
+/// Where the learned model lives and how fresh intake keeps its copy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Name of the model's hash in the store; change it to start learning from scratch.
+    pub name: String,
+    /// How often intake re-reads the model the learner updates.
+    pub refresh_secs: u64,
+    /// How long a scored lead's features are kept for its outcome to train on.
+    pub features_ttl_days: u64,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings { name: "default".into(), refresh_secs: 5, features_ttl_days: 365 }
+    }
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The key under which a lead's model features wait for its outcome.
+pub fn features_key(lead_id: &str) -> String {
+    format!("features:{lead_id}")
+}
+
+/// A copy of the learned model, refreshed from the store in the background so scoring never waits
+/// on it. A stale copy is harmless: the model moves slowly and the blend weighs it by outcomes.
+pub struct ModelSnapshot {
+    store: Arc<dyn Store>,
+    name: String,
+    refresh_every: Duration,
+    current: RwLock<(Arc<Model>, Instant)>,
+    refreshing: AtomicBool,
+}
+
+impl ModelSnapshot {
+    /// Reads the model now (at start, so the first leads are scored with it).
+    pub async fn load(store: Arc<dyn Store>, settings: &ModelSettings) -> Result<Arc<Self>, StoreError> {
+        let model = Model::from_buckets(store.model_buckets(&settings.name).await?);
+        Ok(Arc::new(ModelSnapshot {
+            store,
+            name: settings.name.clone(),
+            refresh_every: Duration::from_secs(settings.refresh_secs),
+            current: RwLock::new((Arc::new(model), Instant::now())),
+            refreshing: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The current copy; starts a background refresh when it is older than the refresh interval.
+    pub fn get(self: &Arc<Self>) -> Arc<Model> {
+        let (model, read_at) = self.current.read().expect("model lock").clone();
+        if read_at.elapsed() >= self.refresh_every && !self.refreshing.swap(true, Ordering::AcqRel) {
+            let this = self.clone();
+            tokio::spawn(async move {
+                match this.store.model_buckets(&this.name).await {
+                    Ok(buckets) => this.replace(Model::from_buckets(buckets)),
+                    Err(e) => tracing::warn!(error = %e, "model refresh failed; scoring with the last copy"),
+                }
+                this.refreshing.store(false, Ordering::Release);
+            });
+        }
+        model
+    }
+
+    /// Adds a learning step this instance just stored, so its next step builds on it.
+    pub fn apply(&self, step: &[(u32, f64)]) {
+        let mut current = self.current.write().expect("model lock");
+        let mut model = (*current.0).clone();
+        model.apply(step);
+        current.0 = Arc::new(model);
+    }
+
+    fn replace(&self, model: Model) {
+        *self.current.write().expect("model lock") = (Arc::new(model), Instant::now());
+    }
+}
+
+/// The steps, wired to their ports and settings.
+pub struct LeadIntelligence {
+    pub store: Arc<dyn Store>,
+    pub enricher: Option<Arc<dyn Enricher>>,
+    pub scorer: Scorer,
+    pub accounts: AccountMatcher,
+    pub model: Arc<ModelSnapshot>,
+    pub dedupe: DedupeSettings,
+    pub features_ttl: Duration,
+}
+
+/// A lead after intelligence, and the lifecycle events it produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Qualified {
+    pub lead: QualifiedLead,
+    /// The id the capture has on its own (differs from `lead.lead_id` when it was merged).
+    pub capture_lead_id: uuid::Uuid,
+    pub merged: Option<LeadMerged>,
+    pub scored: LeadScored,
+}
+
+impl LeadIntelligence {
+    /// Dedupes, matches, enriches and scores `lead` (captured at `captured_at`). A store that is
+    /// down is a transient failure (the record is retried); a slow enrichment provider is not a
+    /// failure at all (the lead goes on unenriched by it).
+    pub async fn apply(
+        &self,
+        mut lead: QualifiedLead,
+        captured_at: DateTime<Utc>,
+    ) -> Result<Qualified, StageError> {
+        let transient = |e: StoreError| StageError::Transient(format!("store: {e}"));
+        let capture = Capture::of(&lead, captured_at);
+        let existing = match self.dedupe.enabled {
+            true => find_returning(self.store.as_ref(), &capture).await.map_err(transient)?,
+            false => None,
+        };
+        let previous_score = existing.as_ref().and_then(|p| p.score);
+        let (mut person, merge) = apply_capture(existing, &capture);
+        let own_lead_id = capture.own_lead_id();
+
+        // The merged contact is the person's: newest non-empty values, nothing lost.
+        lead.lead_id = person.lead_id;
+        lead.routing_domain = person.routing_domain.clone();
+        lead.contact = person.contact.clone();
+        let merged = merge.as_ref().map(|m| LeadMerged {
+            source_lead_id: m.merged_lead_id,
+            target_lead_id: m.into_lead_id,
+            matched_by: m.matched_by.clone(),
+        });
+        lead.merge = merge;
+        if let Some(merge) = &lead.merge {
+            metrics::counter!("speedlead_leads_merged_total", "matched_by" => merge.matched_by.clone())
+                .increment(1);
+        }
+
+        let account_ttl = DAY * self.dedupe.account_ttl_days as u32;
+        let (account, enrichment) = tokio::join!(
+            match_account(
+                self.store.as_ref(),
+                &self.accounts,
+                lead.contact.company.as_deref(),
+                lead.contact.email.as_deref(),
+                account_ttl,
+            ),
+            async {
+                match &self.enricher {
+                    Some(enricher) => Some(enricher.enrich(lead.contact.email.as_deref(), None).await),
+                    None => None,
+                }
+            }
+        );
+        lead.account = account.map_err(transient)?;
+        lead.enrichment = enrichment;
+
+        // Recency needs the capture time; a provider's own timestamp signal wins.
+        lead.signals
+            .entry("captured_at".into())
+            .or_insert_with(|| serde_json::Value::String(captured_at.to_rfc3339()));
+        let facts = LeadFacts::of(&lead);
+        let features = features_of(&facts);
+        let score = self.scorer.score_with_features(&facts, &features, &self.model.get(), Utc::now());
+        metrics::counter!("speedlead_leads_scored_total", "grade" => score.grade.clone()).increment(1);
+        lead.score = Some(score.clone());
+
+        person.score = Some(score.score);
+        person.account_id = lead.account.as_ref().map(|a| a.account_id.clone());
+        let features_json = serde_json::to_string(&features).expect("features serialize");
+        let lead_id = lead.lead_id.to_string();
+        let features_key = features_key(&lead_id);
+        let person_ttl = DAY * self.dedupe.person_ttl_days as u32;
+        let (saved, remembered) = tokio::join!(
+            async {
+                match self.dedupe.enabled {
+                    true => save(self.store.as_ref(), &person, person_ttl).await,
+                    false => Ok(()),
+                }
+            },
+            self.store.replace(&features_key, &features_json, self.features_ttl),
+        );
+        saved.and(remembered).map_err(transient)?;
+
+        let scored = LeadScored { lead_id: lead.lead_id, score, previous_score };
+        Ok(Qualified { lead, capture_lead_id: own_lead_id, merged, scored })
+    }
+}
+
+#[cfg(test)]
+#[path = "intelligence_tests.rs"]
+mod tests;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use speedlead::bench::{self, BenchOptions, HttpTarget};
 use speedlead::config::{KafkaOverrides, Overrides, RedisOverrides, Settings};
 use speedlead::demo::{self, DemoOptions};
+use speedlead::eval::cli::EvalCommand;
 use speedlead::http::{self, HttpState};
 use speedlead::infra::Infra;
 use speedlead::kafka::admin::{create_topics, TopicStatus};
@@ -73,6 +74,11 @@ enum Command {
         #[arg(long)]
         http: bool,
     },
+    /// Lead-intelligence evaluations on generated, labelled data (docs/benchmarks.md).
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// The topic catalogue.
     Topics {
         #[command(subcommand)]
@@ -91,8 +97,10 @@ enum TopicsCommand {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // The demo prints its own story; logs would drown it unless asked for with RUST_LOG.
-    let quiet = matches!(cli.command, Some(Command::Demo { .. } | Command::Bench { .. }));
+    // The demo, bench and evaluations print their own story; logs would drown it unless asked
+    // for with RUST_LOG.
+    let quiet =
+        matches!(cli.command, Some(Command::Demo { .. } | Command::Bench { .. } | Command::Eval { .. }));
     telemetry::init_logging(cli.log_json, if quiet { "error" } else { "info,rdkafka=warn" });
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -129,6 +137,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             run_bench(settings, options).await
         }
+        Command::Eval { command } => speedlead::eval::cli::run(&settings, command).await,
         Command::Topics { command: TopicsCommand::List } => {
             print_catalogue(&settings);
             Ok(())

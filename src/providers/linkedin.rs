@@ -20,6 +20,7 @@ use dashmap::DashMap;
 use serde_json::{json, Value};
 use speedlead_actors::ports::{FetchError, FetchedLead};
 use speedlead_topics::{Contact, FetchRef, InboundLead};
+use tokio::sync::OnceCell;
 
 use super::api;
 use super::fields::{json_body, required, text};
@@ -115,9 +116,10 @@ pub fn handshake(source: &SourceConfig, query: &BTreeMap<String, String>) -> Opt
 }
 
 /// Questions of versioned forms already read, by versioned form URN. A versioned form never
-/// changes (editing a form makes a new version), so entries never go stale.
+/// changes (editing a form makes a new version), so entries never go stale. A failed read leaves
+/// its cell empty, so the next lead of that form tries again.
 #[derive(Default, Clone)]
-pub struct FormCache(Arc<DashMap<String, Arc<Questions>>>);
+pub struct FormCache(Arc<DashMap<String, Arc<OnceCell<Arc<Questions>>>>>);
 
 /// A form's question ids mapped to the predefined field each asks for (`EMAIL`, `FIRST_NAME`, …).
 type Questions = BTreeMap<String, String>;
@@ -143,20 +145,21 @@ pub async fn fetch(
     let form_urn = response.get("versionedLeadGenFormUrn").and_then(Value::as_str).unwrap_or_default();
     let questions = match response.pointer("/form/content/questions") {
         Some(questions) => Arc::new(questions_of(questions)),
-        None => match forms.0.get(form_urn).map(|q| q.clone()) {
-            Some(cached) => cached,
-            None => {
+        None => {
+            // One read per form version, also when several partitions miss it at the same time.
+            let cell = forms.0.entry(form_urn.to_string()).or_default().clone();
+            let load = async {
                 let form_id = form_id(form_urn).ok_or_else(|| {
                     FetchError::NotFound(format!("form response {id} names no form ('{form_urn}')"))
                 })?;
                 let form =
                     api::get_json(get(format!("{base}/leadForms/{form_id}")), "LinkedIn API", "form").await?;
-                let questions =
-                    Arc::new(questions_of(form.pointer("/content/questions").unwrap_or(&Value::Null)));
-                forms.0.insert(form_urn.to_string(), questions.clone());
-                questions
-            }
-        },
+                Ok::<_, FetchError>(Arc::new(questions_of(
+                    form.pointer("/content/questions").unwrap_or(&Value::Null),
+                )))
+            };
+            cell.get_or_try_init(|| load).await?.clone()
+        }
     };
     Ok(lead_from_response(response, &questions))
 }

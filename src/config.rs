@@ -288,4 +288,37 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn grade_pools_load_from_a_file_and_bad_ones_are_named() {
+        assert!(Settings::defaults().routing.domains.iter().all(|d| d.grade_pools.is_empty()));
+        let file_with = |pools: &str| {
+            format!(
+                "[routing]\ndefault_domain = \"emea\"\n[[routing.domains]]\nname = \"na\"\n\
+                 reps = [{{ id = \"ana\" }}]\n[[routing.domains]]\nname = \"emea\"\n\
+                 countries = [\"DE\"]\nreps = [{{ id = \"dora\" }}, {{ id = \"emil\" }}]\n\
+                 grade_pools = {pools}\n"
+            )
+        };
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("pools.toml", &file_with(r#"{ A = ["dora"] }"#))?;
+            let s = Settings::load(Some(Path::new("pools.toml")), &Overrides::default()).unwrap();
+            let routing = s.routing().unwrap();
+            let hot = routing.rotation("emea", Some("A")).unwrap();
+            assert_eq!((hot.pool, hot.reps), (Some("grade:A"), &["dora".to_string()][..]));
+            assert_eq!(routing.rotation("emea", Some("B")).unwrap().reps.len(), 2);
+            jail.create_file("bad-pools.toml", &file_with(r#"{ A = ["zed"], B = [], a = ["dora"] }"#))?;
+            let err = Settings::load(Some(Path::new("bad-pools.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            for needle in [
+                "routing.domains[1].grade_pools.A[0]: 'zed' is not a rep of domain 'emea'",
+                "routing.domains[1].grade_pools.B: pool is empty",
+                "routing.domains[1].grade_pools.a: 'a' is not a grade; grades are A, B, C, D",
+            ] {
+                assert!(err.contains(needle), "missing {needle:?} in {err}");
+            }
+            Ok(())
+        });
+    }
 }

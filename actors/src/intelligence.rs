@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use speedlead_topics::{LeadMerged, LeadScored, QualifiedLead};
+use speedlead_topics::{LeadMerged, LeadScored, QualifiedLead, Score};
 
 use crate::account::{match_account, AccountMatcher};
-use crate::dedupe::{apply_capture, find_returning, save, Capture};
+use crate::dedupe::{apply_capture, find_returning, save, Capture, PersonRecord};
 use crate::model::{features_of, Model};
 use crate::ports::Enricher;
 use crate::scoring::{LeadFacts, Scorer};
@@ -154,80 +154,106 @@ impl LeadIntelligence {
         mut lead: QualifiedLead,
         captured_at: DateTime<Utc>,
     ) -> Result<Qualified, StageError> {
-        let transient = |e: StoreError| StageError::Transient(format!("store: {e}"));
-        let capture = Capture::of(&lead, captured_at);
-        let existing = match self.dedupe.enabled {
-            true => find_returning(self.store.as_ref(), &capture).await.map_err(transient)?,
-            false => None,
+        let capture_lead_id = lead.lead_id;
+        let (mut person, previous_score, merged) = self.identify(&mut lead, captured_at).await?;
+        self.match_and_enrich(&mut lead).await?;
+        let (score, features) = self.score(&mut lead, captured_at);
+        person.score = Some(score.score);
+        person.account_id = lead.account.as_ref().map(|a| a.account_id.clone());
+        self.remember(&person, &lead, &features).await?;
+        let scored = LeadScored { lead_id: lead.lead_id, score, previous_score };
+        Ok(Qualified { lead, capture_lead_id, merged, scored })
+    }
+
+    /// Step 1, who is this: a returning person's capture becomes their lead (id, routing domain,
+    /// merged contact). Returns the person's record, their previous score and the merge event.
+    async fn identify(
+        &self,
+        lead: &mut QualifiedLead,
+        captured_at: DateTime<Utc>,
+    ) -> Result<(PersonRecord, Option<u8>, Option<LeadMerged>), StageError> {
+        let capture = Capture::of(lead, captured_at);
+        let existing = if self.dedupe.enabled {
+            find_returning(self.store.as_ref(), &capture).await.map_err(transient)?
+        } else {
+            None
         };
         let previous_score = existing.as_ref().and_then(|p| p.score);
-        let (mut person, merge) = apply_capture(existing, &capture);
-        let own_lead_id = capture.own_lead_id();
-
-        // The merged contact is the person's: newest non-empty values, nothing lost.
+        let (person, merge) = apply_capture(existing, &capture);
         lead.lead_id = person.lead_id;
         lead.routing_domain = person.routing_domain.clone();
         lead.contact = person.contact.clone();
-        let merged = merge.as_ref().map(|m| LeadMerged {
-            source_lead_id: m.merged_lead_id,
-            target_lead_id: m.into_lead_id,
-            matched_by: m.matched_by.clone(),
+        let merged = merge.as_ref().map(|m| {
+            metrics::counter!("speedlead_leads_merged_total", "matched_by" => m.matched_by.clone())
+                .increment(1);
+            LeadMerged {
+                source_lead_id: m.merged_lead_id,
+                target_lead_id: m.into_lead_id,
+                matched_by: m.matched_by.clone(),
+            }
         });
         lead.merge = merge;
-        if let Some(merge) = &lead.merge {
-            metrics::counter!("speedlead_leads_merged_total", "matched_by" => merge.matched_by.clone())
-                .increment(1);
-        }
+        Ok((person, previous_score, merged))
+    }
 
+    /// Step 2, which company and what do we know: the account match and enrichment, side by side.
+    async fn match_and_enrich(&self, lead: &mut QualifiedLead) -> Result<(), StageError> {
+        let (company, email) = (lead.contact.company.as_deref(), lead.contact.email.as_deref());
         let account_ttl = DAY * self.dedupe.account_ttl_days as u32;
         let (account, enrichment) = tokio::join!(
-            match_account(
-                self.store.as_ref(),
-                &self.accounts,
-                lead.contact.company.as_deref(),
-                lead.contact.email.as_deref(),
-                account_ttl,
-            ),
+            match_account(self.store.as_ref(), &self.accounts, company, email, account_ttl),
             async {
                 match &self.enricher {
-                    Some(enricher) => Some(enricher.enrich(lead.contact.email.as_deref(), None).await),
+                    Some(enricher) => Some(enricher.enrich(email, None).await),
                     None => None,
                 }
             }
         );
         lead.account = account.map_err(transient)?;
         lead.enrichment = enrichment;
+        Ok(())
+    }
 
+    /// Step 3, how hot: the score against the current model copy, and the features it used.
+    fn score(&self, lead: &mut QualifiedLead, captured_at: DateTime<Utc>) -> (Score, Vec<(u32, f32)>) {
         // Recency needs the capture time; a provider's own timestamp signal wins.
         lead.signals
             .entry("captured_at".into())
             .or_insert_with(|| serde_json::Value::String(captured_at.to_rfc3339()));
-        let facts = LeadFacts::of(&lead);
+        let facts = LeadFacts::of(lead);
         let features = features_of(&facts);
         let score = self.scorer.score_with_features(&facts, &features, &self.model.get(), Utc::now());
         metrics::counter!("speedlead_leads_scored_total", "grade" => score.grade.clone()).increment(1);
         lead.score = Some(score.clone());
+        (score, features)
+    }
 
-        person.score = Some(score.score);
-        person.account_id = lead.account.as_ref().map(|a| a.account_id.clone());
-        let features_json = serde_json::to_string(&features).expect("features serialize");
-        let lead_id = lead.lead_id.to_string();
-        let features_key = features_key(&lead_id);
+    /// Step 4: save the person, and the features the lead's outcome will teach the model with.
+    async fn remember(
+        &self,
+        person: &PersonRecord,
+        lead: &QualifiedLead,
+        features: &[(u32, f32)],
+    ) -> Result<(), StageError> {
+        let features_json = serde_json::to_string(features).expect("features serialize");
+        let features_key = features_key(&lead.lead_id.to_string());
         let person_ttl = DAY * self.dedupe.person_ttl_days as u32;
         let (saved, remembered) = tokio::join!(
             async {
-                match self.dedupe.enabled {
-                    true => save(self.store.as_ref(), &person, person_ttl).await,
-                    false => Ok(()),
+                if self.dedupe.enabled {
+                    save(self.store.as_ref(), person, person_ttl).await
+                } else {
+                    Ok(())
                 }
             },
             self.store.replace(&features_key, &features_json, self.features_ttl),
         );
-        saved.and(remembered).map_err(transient)?;
-
-        let scored = LeadScored { lead_id: lead.lead_id, score, previous_score };
-        Ok(Qualified { lead, capture_lead_id: own_lead_id, merged, scored })
+        saved.and(remembered).map_err(transient)
     }
+}
+
+fn transient(e: StoreError) -> StageError {
+    StageError::Transient(format!("store: {e}"))
 }
 
 #[cfg(test)]

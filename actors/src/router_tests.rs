@@ -3,12 +3,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use speedlead_topics::{
-    event_type, AccountMatch, Assignment, Contact, LeadEvent, Merge, QualifiedLead, Topic,
+    event_type, AccountMatch, Assignment, Contact, LeadEvent, Merge, QualifiedLead, Score, Topic,
 };
 
 use super::*;
 use crate::codec::parse_envelope;
 use crate::intake::qualify;
+use crate::rules::Routing;
 use crate::store::{AccountRecord, MemoryStore};
 use crate::testkit::{envelope_record, inbound, record, routing};
 
@@ -232,4 +233,109 @@ async fn a_retry_records_the_owner_a_failed_attempt_left_unrecorded() {
     assert_eq!(who(&route(&stage, &lead).await), ("ana", "round_robin"));
     assert_eq!(person_owner(&store, &lead).await.as_deref(), Some("ana"));
     assert_eq!(account_owner(&store).await.as_deref(), Some("ana"));
+}
+
+/// The test routing with a pool for A-leads in `na`: ben and cy (not ana) take them.
+fn pooled_router() -> (RouterStage, Arc<MemoryStore>) {
+    let mut config = routing().config().clone();
+    config.domains[0].grade_pools.insert("A".into(), vec!["ben".into(), "cy".into()]);
+    let store = Arc::new(MemoryStore::new());
+    (RouterStage::new(Arc::new(Routing::new(config).unwrap()), store.clone(), TTL), store)
+}
+
+fn graded(mut lead: QualifiedLead, grade: &str) -> QualifiedLead {
+    lead.score = Some(Score {
+        score: 50,
+        grade: grade.into(),
+        rules: 50,
+        model_probability: None,
+        model_outcomes: 0,
+        contributions: Default::default(),
+    });
+    lead
+}
+
+/// Turns taken by `na`'s own rotation and by its A pool.
+async fn turns(store: &MemoryStore) -> (u64, u64) {
+    let pool = store.round_robin_turns_in("na", Some("grade:A")).await.unwrap();
+    (store.round_robin_turns("na").await.unwrap(), pool)
+}
+
+#[tokio::test]
+async fn graded_leads_rotate_in_their_grade_pool_and_others_among_all_reps() {
+    let (stage, store) = pooled_router();
+    let mut got = Vec::new();
+    for (i, grade) in ["A", "B", "A", "C", "A", "D", "A"].into_iter().enumerate() {
+        let a = route(&stage, &graded(qualified(&format!("g{i}"), "US"), grade)).await;
+        got.push((grade, a.rep_id, a.reason));
+    }
+    let unscored = route(&stage, &qualified("unscored", "US")).await;
+    got.push(("-", unscored.rep_id, unscored.reason));
+    let want = [
+        ("A", "ben", "grade_pool"),
+        ("B", "ana", "round_robin"),
+        ("A", "cy", "grade_pool"),
+        ("C", "ben", "round_robin"),
+        ("A", "ben", "grade_pool"),
+        ("D", "cy", "round_robin"),
+        ("A", "cy", "grade_pool"),
+        ("-", "ana", "round_robin"),
+    ];
+    let want: Vec<_> = want.into_iter().map(|(g, rep, why)| (g, rep.to_string(), why.to_string())).collect();
+    assert_eq!(got, want);
+    assert_eq!(turns(&store).await, (4, 4), "the pool and the domain rotate independently");
+
+    // A domain without pools sends its A-leads round robin to all its reps.
+    let emea = route(&stage, &graded(qualified("hot-de", "DE"), "A")).await;
+    assert_eq!(who(&emea), ("dora", "round_robin"));
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_grade_changed_keeps_the_first_rep() {
+    let (stage, store) = pooled_router();
+    route(&stage, &graded(qualified("warm-up", "US"), "B")).await; // ana; the next plain turn is ben's
+    let hot = graded(qualified("cooled", "US"), "A");
+    let first = stage.process(&envelope_record(1, event_type::QUALIFIED, hot.clone())).await.unwrap();
+    assert_eq!(who(&assignment_of(&first)), ("ben", "grade_pool"));
+    // Intake rescored the lead (the learned model moved) and the router sees it again as a B.
+    let cooled = graded(hot, "B");
+    let again = stage.process(&envelope_record(2, event_type::QUALIFIED, cooled.clone())).await.unwrap();
+    assert_eq!(assignment_of(&again).rep_id, "ben", "same rep, no second owner");
+    let ids = |out: &[Outbound]| {
+        out.iter()
+            .map(|o| parse_envelope::<serde_json::Value>(&record(0, &o.payload)).unwrap().id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&first), ids(&again), "downstream sees a duplicate");
+    assert_eq!(turns(&store).await, (1, 1), "no turn taken for the redelivery");
+
+    // The other way round: decided among all reps, then redelivered as an A-lead, it keeps its rep
+    // even though that rep is not in the A pool.
+    let warm = graded(qualified("warmed", "US"), "C");
+    assert_eq!(who(&route(&stage, &warm).await), ("ben", "round_robin"));
+    assert_eq!(route(&stage, &graded(warm.clone(), "A")).await.rep_id, "ben");
+    let id = warm.lead_id.to_string();
+    assert_eq!(store.assignment("na", &id).await.unwrap().as_deref(), Some("ben"));
+    assert_eq!(turns(&store).await, (2, 1));
+}
+
+#[tokio::test]
+async fn owners_come_before_the_grade_pool() {
+    let (stage, store) = pooled_router();
+    let first = qualified("owned-hot", "US");
+    save_person(&store, &first).await;
+    assert_eq!(who(&route(&stage, &first).await), ("ana", "round_robin"));
+
+    // The person returns as an A-lead: ana (not in the A pool) keeps them.
+    let again = graded(returning(&first, "owned-hot-again", Some("ana")), "A");
+    assert_eq!(who(&route(&stage, &again).await), ("ana", "existing_owner"));
+    // A colleague at ana's account, graded A, goes to ana too.
+    let colleague = graded(at_account(qualified("colleague", "US"), "acct-acme", Some("ana")), "A");
+    assert_eq!(who(&route(&stage, &colleague).await), ("ana", "account_owner"));
+    assert_eq!(turns(&store).await, (1, 0), "no pool turn for an owned lead");
+
+    // An A-lead whose owner left the domain takes the A pool's turn, named for the pool.
+    let orphan = graded(returning(&qualified("orphan", "US"), "orphan-again", Some("gone")), "A");
+    assert_eq!(who(&route(&stage, &orphan).await), ("ben", "grade_pool"));
+    assert_eq!(turns(&store).await, (1, 1));
 }

@@ -51,7 +51,7 @@ pub struct Remembered {
     pub first: bool,
 }
 
-/// Result of [`Store::assign_round_robin`] and [`Store::assign_to`].
+/// Result of [`Store::assign_round_robin_in`] and [`Store::assign_to`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub rep_id: String,
@@ -74,20 +74,39 @@ pub trait Store: Send + Sync + 'static {
     /// Drops idempotency `key`, so a retry of work that failed can claim it again.
     async fn forget(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Returns the lead's existing decision in `domain`, or takes the domain's next round-robin turn
-    /// over `candidates` and stores it as the decision for `ttl`. Atomic, so a redelivered or
-    /// concurrently processed lead can never get a second rep, and turns are never skipped or reused.
+    /// Returns the lead's existing decision in `domain`, or takes the next turn of one of the
+    /// domain's rotations over `candidates` and stores it as the decision for `ttl`. Atomic, so a
+    /// redelivered or concurrently processed lead can never get a second rep, and turns are never
+    /// skipped or reused.
+    ///
+    /// `pool` names the rotation: `None` is the domain's own (all its reps), `Some(name)` a pool of
+    /// some of them (e.g. `grade:A`, the reps who take the domain's A-leads) with a turn counter of
+    /// its own, so pools and the domain rotate independently. The decision is the domain's either
+    /// way, keyed by (domain, lead id) alone: a lead decided through one rotation keeps its rep when
+    /// asked again through another (its grade changed between deliveries) and takes no second turn.
+    async fn assign_round_robin_in(
+        &self,
+        domain: &str,
+        pool: Option<&str>,
+        lead_id: &str,
+        candidates: &[String],
+        ttl: Duration,
+    ) -> Result<Decision, StoreError>;
+
+    /// [`Store::assign_round_robin_in`] through the domain's own rotation (`pool` `None`).
     async fn assign_round_robin(
         &self,
         domain: &str,
         lead_id: &str,
         candidates: &[String],
         ttl: Duration,
-    ) -> Result<Decision, StoreError>;
+    ) -> Result<Decision, StoreError> {
+        self.assign_round_robin_in(domain, None, lead_id, candidates, ttl).await
+    }
 
     /// Returns the lead's existing decision in `domain` (not fresh), else stores `rep_id` as the
-    /// decision for `ttl` (fresh). Same decisions as [`Store::assign_round_robin`], so whichever of
-    /// the two decides first, the other returns its rep; no round-robin turn is taken, because a rep
+    /// decision for `ttl` (fresh). Same decisions as [`Store::assign_round_robin_in`], so whichever
+    /// of the two decides first, the other returns its rep; no round-robin turn is taken, because a rep
     /// chosen for another reason (the lead's or the account's owner) should not cost the domain's
     /// rotation a turn.
     async fn assign_to(
@@ -101,8 +120,15 @@ pub trait Store: Send + Sync + 'static {
     /// The stored decision for a lead, if any.
     async fn assignment(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError>;
 
-    /// How many round-robin turns the domain has taken.
-    async fn round_robin_turns(&self, domain: &str) -> Result<u64, StoreError>;
+    /// How many turns one rotation of the domain has taken (`pool` as in
+    /// [`Store::assign_round_robin_in`]): decisions it made, not counting redeliveries.
+    async fn round_robin_turns_in(&self, domain: &str, pool: Option<&str>) -> Result<u64, StoreError>;
+
+    /// How many turns the domain's own rotation (all its reps) has taken; turns of its pools are
+    /// not counted (see [`Store::round_robin_turns_in`]).
+    async fn round_robin_turns(&self, domain: &str) -> Result<u64, StoreError> {
+        self.round_robin_turns_in(domain, None).await
+    }
 
     /// The person whose record is indexed under `email_key` (a `dedupe::match_email_key`), else the
     /// one indexed under `phone` (E.164). Email wins when both point at records: an email address
@@ -259,6 +285,14 @@ fn decision_key(domain: &str, lead_id: &str) -> String {
     format!("decision\u{1f}{domain}\u{1f}{lead_id}")
 }
 
+/// The domain's own rotation is counted under its name, a pool's under (domain, pool).
+fn turns_key(domain: &str, pool: Option<&str>) -> String {
+    match pool {
+        None => domain.to_string(),
+        Some(pool) => format!("{domain}\u{1f}{pool}"),
+    }
+}
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn remember(&self, key: &str, value: &str, ttl: Duration) -> Result<Remembered, StoreError> {
@@ -283,9 +317,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn assign_round_robin(
+    async fn assign_round_robin_in(
         &self,
         domain: &str,
+        pool: Option<&str>,
         lead_id: &str,
         candidates: &[String],
         ttl: Duration,
@@ -295,7 +330,7 @@ impl Store for MemoryStore {
         }
         // The turn is taken inside the entry's lock, so only a lead without a decision consumes one.
         let stored = self.get_or_insert(decision_key(domain, lead_id), ttl, || {
-            let mut turn = self.turns.entry(domain.to_string()).or_insert(0);
+            let mut turn = self.turns.entry(turns_key(domain, pool)).or_insert(0);
             *turn += 1;
             candidate_for_turn(candidates, *turn).to_string()
         });
@@ -322,8 +357,8 @@ impl Store for MemoryStore {
             .map(|v| v.value.clone()))
     }
 
-    async fn round_robin_turns(&self, domain: &str) -> Result<u64, StoreError> {
-        Ok(self.turns.get(domain).map(|t| *t).unwrap_or(0))
+    async fn round_robin_turns_in(&self, domain: &str, pool: Option<&str>) -> Result<u64, StoreError> {
+        Ok(self.turns.get(&turns_key(domain, pool)).map(|t| *t).unwrap_or(0))
     }
 
     async fn find_person(

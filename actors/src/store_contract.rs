@@ -31,6 +31,9 @@ pub async fn run_all(store: Arc<dyn Store>) {
     round_robin_is_fair_under_concurrency(store.clone()).await;
     domains_rotate_independently(&*store).await;
     assigning_without_candidates_is_an_error(&*store).await;
+    pools_rotate_independently(&*store).await;
+    a_decision_survives_a_change_of_rotation(&*store).await;
+    concurrent_rotations_decide_each_lead_once(store.clone()).await;
     person_is_found_by_email_key_or_phone(&*store).await;
     email_wins_over_phone(&*store).await;
     newest_save_takes_a_phone_over(&*store).await;
@@ -166,6 +169,106 @@ async fn domains_rotate_independently(store: &dyn Store) {
 async fn assigning_without_candidates_is_an_error(store: &dyn Store) {
     let err = store.assign_round_robin(&unique("dom"), "l", &[], TTL).await.unwrap_err();
     assert_eq!(err, StoreError::NoCandidates, "assigning_without_candidates_is_an_error");
+}
+
+async fn pools_rotate_independently(store: &dyn Store) {
+    let (domain, other) = (unique("dom"), unique("dom"));
+    let (all, hot) = (reps(3), vec!["rep-2".to_string(), "rep-3".to_string()]);
+    let plain = |lead: &'static str| store.assign_round_robin(&domain, lead, &all, TTL);
+    let pooled = |lead: &'static str| store.assign_round_robin_in(&domain, Some("grade:A"), lead, &hot, TTL);
+    let mut got = Vec::new();
+    for next in [plain("p1"), pooled("a1"), pooled("a2"), plain("p2"), pooled("a3"), plain("p3")] {
+        got.push(next.await.unwrap().rep_id);
+    }
+    let want = ["rep-1", "rep-2", "rep-3", "rep-2", "rep-2", "rep-3"];
+    assert_eq!(got, want, "pools_rotate_independently: each rotation keeps its own turn");
+    let turns = |pool| store.round_robin_turns_in(&domain, pool);
+    assert_eq!(turns(None).await.unwrap(), 3, "pools_rotate_independently: domain turns");
+    assert_eq!(store.round_robin_turns(&domain).await.unwrap(), 3, "pools_rotate_independently: plain");
+    assert_eq!(turns(Some("grade:A")).await.unwrap(), 3, "pools_rotate_independently: pool turns");
+    assert_eq!(turns(Some("grade:B")).await.unwrap(), 0, "pools_rotate_independently: unused pool");
+    let elsewhere = store.assign_round_robin_in(&other, Some("grade:A"), "a1", &hot, TTL).await.unwrap();
+    assert_eq!(elsewhere.rep_id, "rep-2", "pools_rotate_independently: a pool is per domain");
+    assert_eq!(store.assignment(&domain, "a2").await.unwrap().as_deref(), Some("rep-3"));
+}
+
+async fn a_decision_survives_a_change_of_rotation(store: &dyn Store) {
+    let domain = unique("dom");
+    let (all, hot, warm) = (reps(4), vec!["rep-3".to_string()], vec!["rep-4".to_string()]);
+    let first = store.assign_round_robin_in(&domain, Some("grade:A"), "lead", &hot, TTL).await.unwrap();
+    assert_eq!(
+        (first.rep_id.as_str(), first.fresh),
+        ("rep-3", true),
+        "a_decision_survives_a_change_of_rotation"
+    );
+    let asked = [
+        store.assign_round_robin(&domain, "lead", &all, TTL).await.unwrap(),
+        store.assign_round_robin_in(&domain, Some("grade:B"), "lead", &warm, TTL).await.unwrap(),
+        store.assign_round_robin_in(&domain, Some("grade:A"), "lead", &hot, TTL).await.unwrap(),
+        store.assign_to(&domain, "lead", "rep-1", TTL).await.unwrap(),
+    ];
+    for again in asked {
+        assert_eq!(
+            (again.rep_id.as_str(), again.fresh),
+            ("rep-3", false),
+            "a_decision_survives_a_change_of_rotation: same rep through any rotation"
+        );
+    }
+    let turns = |pool| store.round_robin_turns_in(&domain, pool);
+    let counted = (
+        turns(None).await.unwrap(),
+        turns(Some("grade:A")).await.unwrap(),
+        turns(Some("grade:B")).await.unwrap(),
+    );
+    assert_eq!(counted, (0, 1, 0), "a_decision_survives_a_change_of_rotation: one turn in all");
+
+    // The other way round: decided by the domain's rotation, then asked through a pool.
+    let plain = store.assign_round_robin(&domain, "plain", &all, TTL).await.unwrap();
+    let pooled = store.assign_round_robin_in(&domain, Some("grade:A"), "plain", &hot, TTL).await.unwrap();
+    assert_eq!(
+        (pooled.rep_id, pooled.fresh),
+        (plain.rep_id, false),
+        "a_decision_survives_a_change_of_rotation"
+    );
+    assert_eq!(
+        turns(Some("grade:A")).await.unwrap(),
+        1,
+        "a_decision_survives_a_change_of_rotation: no pool turn"
+    );
+}
+
+/// Deliveries of the same leads racing through two rotations (the lead's grade changed in between):
+/// each lead is decided once, and only the rotation that decided it took a turn.
+async fn concurrent_rotations_decide_each_lead_once(store: Arc<dyn Store>) {
+    let domain = unique("dom");
+    let leads = 16;
+    let tasks: Vec<_> = (0..leads * 2)
+        .map(|i| {
+            let (store, domain) = (store.clone(), domain.clone());
+            tokio::spawn(async move {
+                let lead = format!("l{}", i / 2);
+                let d = if i % 2 == 0 {
+                    store.assign_round_robin(&domain, &lead, &reps(3), TTL).await
+                } else {
+                    store.assign_round_robin_in(&domain, Some("grade:A"), &lead, &reps(2), TTL).await
+                };
+                (lead, d.unwrap())
+            })
+        })
+        .collect();
+    let mut decided: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+    for t in tasks {
+        let (lead, d) = t.await.unwrap();
+        decided.entry(lead).or_default().push((d.rep_id, d.fresh));
+    }
+    for (lead, got) in &decided {
+        let fresh = got.iter().filter(|(_, fresh)| *fresh).count();
+        assert_eq!(fresh, 1, "concurrent_rotations_decide_each_lead_once: {lead} {got:?}");
+        assert_eq!(got[0].0, got[1].0, "concurrent_rotations_decide_each_lead_once: {lead} {got:?}");
+    }
+    let turns = store.round_robin_turns_in(&domain, None).await.unwrap()
+        + store.round_robin_turns_in(&domain, Some("grade:A")).await.unwrap();
+    assert_eq!(turns, leads as u64, "concurrent_rotations_decide_each_lead_once: one turn per lead");
 }
 
 fn person(lead_id: &str) -> String {

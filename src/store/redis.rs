@@ -1,7 +1,9 @@
 //! [`Store`] on Redis. Each operation is one Lua script call: atomic, and one round trip.
 //!
 //! Keys carry the routing domain in a hash tag (`{domain}`) so a domain's decisions and its
-//! round-robin counter live in the same slot of a Redis Cluster, which Lua scripts require.
+//! round-robin counters (`rr:{domain}` for the domain's own rotation, `rr:{domain}:<pool>` for each
+//! pool, e.g. `rr:{emea}:grade:A`) live in the same slot of a Redis Cluster, which Lua scripts
+//! require: one script reads the decision and moves whichever counter the lead's rotation uses.
 //!
 //! Dedupe state shares two hash tags, `{people}` and `{accounts}`: a lookup follows an index entry to
 //! a record whose key it only learns inside the script, and one round trip is only possible if that
@@ -46,7 +48,8 @@ for i = 1, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
 return 1
 ";
 
-/// KEYS[1] = decision key, KEYS[2] = round-robin counter; ARGV[1] = ttl ms, ARGV[2..] = candidates.
+/// KEYS[1] = decision key, KEYS[2] = round-robin counter of the rotation (the domain's or a pool's);
+/// ARGV[1] = ttl ms, ARGV[2..] = candidates.
 /// Returns {rep, 1 if decided now}. The counter only moves for a lead without a decision. Picks the
 /// same candidate for a turn as `candidate_for_turn` does in memory (ARGV[1] is the ttl).
 const ASSIGN_ROUND_ROBIN: &str = r"
@@ -178,8 +181,12 @@ impl RedisStore {
         format!("{}:decision:{{{domain}}}:{lead_id}", self.namespace)
     }
 
-    fn turns_key(&self, domain: &str) -> String {
-        format!("{}:rr:{{{domain}}}", self.namespace)
+    /// The domain's own counter, or a pool's beside it in the same slot.
+    fn turns_key(&self, domain: &str, pool: Option<&str>) -> String {
+        match pool {
+            None => format!("{}:rr:{{{domain}}}", self.namespace),
+            Some(pool) => format!("{}:rr:{{{domain}}}:{pool}", self.namespace),
+        }
     }
 
     /// The person hash is this prefix + lead id (the scripts append the id they read from an index).
@@ -269,9 +276,10 @@ impl Store for RedisStore {
         redis::cmd("DEL").arg(self.idempotency_key(key)).query_async::<()>(&mut c).await.map_err(unavailable)
     }
 
-    async fn assign_round_robin(
+    async fn assign_round_robin_in(
         &self,
         domain: &str,
+        pool: Option<&str>,
         lead_id: &str,
         candidates: &[String],
         ttl: Duration,
@@ -281,7 +289,7 @@ impl Store for RedisStore {
         }
         let mut c = self.connection.clone();
         let mut call = self.assign.key(self.decision_key(domain, lead_id));
-        call.key(self.turns_key(domain)).arg(ttl_ms(ttl));
+        call.key(self.turns_key(domain, pool)).arg(ttl_ms(ttl));
         for candidate in candidates {
             call.arg(candidate);
         }
@@ -318,10 +326,13 @@ impl Store for RedisStore {
             .map_err(unavailable)
     }
 
-    async fn round_robin_turns(&self, domain: &str) -> Result<u64, StoreError> {
+    async fn round_robin_turns_in(&self, domain: &str, pool: Option<&str>) -> Result<u64, StoreError> {
         let mut c = self.connection.clone();
-        let turns: Option<u64> =
-            redis::cmd("GET").arg(self.turns_key(domain)).query_async(&mut c).await.map_err(unavailable)?;
+        let turns: Option<u64> = redis::cmd("GET")
+            .arg(self.turns_key(domain, pool))
+            .query_async(&mut c)
+            .await
+            .map_err(unavailable)?;
         Ok(turns.unwrap_or(0))
     }
 

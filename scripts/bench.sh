@@ -37,12 +37,18 @@ awk '
     if (!(name in seen)) { seen[name] = 1; order[++rows] = name }
     p50[name] = p50[name] " " $(NF-3); p95[name] = p95[name] " " $(NF-2); p99[name] = p99[name] " " $(NF-1); mx[name] = mx[name] " " $NF
   }
+  /^(intake|router):/ {
+    name = $0; sub(/ +[0-9.]+ +[0-9.]+ +[0-9.]+$/, "", name)
+    if (!(name in wseen)) { wseen[name] = 1; worder[++wrows] = name }
+    w50[name] = w50[name] " " $(NF-2); w95[name] = w95[name] " " $(NF-1); w99[name] = w99[name] " " $NF
+  }
   /^sent / {
     gsub(/,|;/, ""); lost = lost " " $6; tput = tput " " $8
   }
   END {
     printf "%-34s %8s %8s %8s %8s\n", "segment (ms)", "p50", "p95", "p99", "max"
     for (r = 1; r <= rows; r++) { k = order[r]; printf "%-34s %8s %8s %8s %8s\n", k, median(p50[k]), median(p95[k]), median(p99[k]), median(mx[k]) }
+    for (r = 1; r <= wrows; r++) { k = worder[r]; printf "%-42s %8s %8s %8s\n", k, median(w50[k]), median(w95[k]), median(w99[k]) }
     printf "throughput %s leads/s, lost %s (medians)\n", median(tput), median(lost)
   }' "$OUT"
 rm -f "$OUT"

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use hdrhistogram::Histogram;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshot, Snapshotter};
 use rdkafka::message::Message;
 use speedlead_actors::ports::{Outbound, Publisher};
 use speedlead_topics::{Envelope, Topic};
 use uuid::Uuid;
 
 use crate::config::Settings;
-use crate::demo::assigned_reader;
+use crate::demo::reader_of;
 use crate::error::Error;
 use crate::kafka::publisher::KafkaPublisher;
 use crate::kafka::{client, TopicNames};
@@ -26,6 +27,8 @@ pub struct BenchOptions {
     pub seed: u64,
     /// Send leads as signed webhooks to this capture gateway instead of publishing them to Kafka.
     pub via_http: Option<HttpTarget>,
+    /// Enrich leads from a loopback company-lookup API (see [`serve_enrichment_api`]).
+    pub enrich: bool,
 }
 
 /// A capture gateway source to drive: `POST {base}/v1/capture/{source}` signed with `secret`.
@@ -50,6 +53,9 @@ pub struct BenchReport {
     pub broker_round_trip: Histogram<u64>,
     pub to_qualified: Histogram<u64>,
     pub to_assigned: Histogram<u64>,
+    /// In-process work of the stages after the warm-up, from the metrics recorder: (row, p50, p95,
+    /// p99) in ms.
+    pub stage_work: Vec<(String, f64, f64, f64)>,
 }
 
 /// Send times (and whether the send is past the warm-up) awaiting each measured arrival. The reader
@@ -64,8 +70,9 @@ struct InFlight {
 /// Runs the load against a pipeline already running on `brokers` with `settings`' topics.
 pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> Result<BenchReport, Error> {
     let names = TopicNames::new(&settings.kafka.topic_prefix);
-    let reader =
-        assigned_reader(settings, brokers, &names, &[Topic::Qualified, Topic::Assignments, Topic::Outcomes])?;
+    let ping_topic = ping_topic(settings);
+    let topics = [names.name(Topic::Qualified), names.name(Topic::Assignments), ping_topic.clone()];
+    let reader = reader_of(settings, brokers, &topics)?;
     let publisher = KafkaPublisher::new(&client::producer(&settings.kafka, brokers), names.clone())?;
     let in_flight = InFlight::default();
     let new_histogram = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
@@ -73,8 +80,7 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
         (new_histogram(), new_histogram(), new_histogram());
 
     // Warm the producer connection so the first lead does not pay for it.
-    let warm = Outbound { topic: Topic::Outcomes, key: "warmup".into(), payload: b"warmup".to_vec() };
-    publisher.publish(vec![warm]).await.map_err(|e| Error::Config(e.to_string()))?;
+    send_ping(&publisher, &ping_topic, "warmup", "warmup".into()).await?;
 
     let mut samples =
         SampleLeads::new(options.seed, format!("bench-{}", &Uuid::new_v4().simple().to_string()[..8]));
@@ -89,7 +95,6 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let (mut sent, mut assigned, mut last_assigned_at) = (0u64, 0u64, started);
     let qualified_topic = names.name(Topic::Qualified);
-    let outcomes_topic = names.name(Topic::Outcomes);
     let drain_deadline = |sent_done: Instant| sent_done + Duration::from_secs(10);
     let mut sent_done: Option<Instant> = None;
 
@@ -99,8 +104,13 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
                 let measured = sent >= warmup_count;
                 let lead = samples.next_lead();
                 let now = Instant::now();
-                let ping = Outbound { topic: Topic::Outcomes, key: format!("ping-{sent}"), payload: sent.to_string().into_bytes() };
                 in_flight.pings.insert(sent, (now, measured));
+                let (pinger, topic, seq) = (publisher.clone(), ping_topic.clone(), sent);
+                tokio::spawn(async move {
+                    if let Err(e) = send_ping(&pinger, &topic, &format!("ping-{seq}"), seq.to_string()).await {
+                        tracing::error!(error = %e, "bench ping failed");
+                    }
+                });
                 let batch = match &options.via_http {
                     Some(target) => {
                         let id = speedlead_topics::lead_id(&target.source, &lead.event_id);
@@ -117,14 +127,14 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
                                 }
                             }
                         });
-                        vec![ping]
+                        vec![]
                     }
                     None => {
                         let (key, envelope) = captured(lead);
                         in_flight.to_qualify.insert(envelope.correlation_id, (now, measured));
                         in_flight.to_assign.insert(envelope.correlation_id, (now, measured));
                         let payload = serde_json::to_vec(&envelope).expect("serializes");
-                        vec![Outbound { topic: Topic::Inbound, key, payload }, ping]
+                        vec![Outbound { topic: Topic::Inbound, key, payload }]
                     }
                 };
                 let publisher = publisher.clone();
@@ -143,7 +153,7 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
                 let message = message?;
                 let now = Instant::now();
                 let Some(payload) = message.payload() else { continue };
-                if message.topic() == outcomes_topic {
+                if message.topic() == ping_topic {
                     let Some(seq) = std::str::from_utf8(payload).ok().and_then(|s| s.parse::<u64>().ok()) else { continue };
                     if let Some((_, (at, true))) = in_flight.pings.remove(&seq) {
                         round_trip.record(micros(now - at)).ok();
@@ -181,7 +191,78 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
         broker_round_trip: round_trip,
         to_qualified,
         to_assigned,
+        stage_work: Vec::new(),
     })
+}
+
+/// The bench's own topic for the baseline pings: no stage consumes it, so a ping measures the bare
+/// broker round trip and nothing else.
+pub fn ping_topic(settings: &Settings) -> String {
+    format!("{}bench.ping", settings.kafka.topic_prefix)
+}
+
+async fn send_ping(publisher: &KafkaPublisher, topic: &str, key: &str, payload: String) -> Result<(), Error> {
+    let record = rdkafka::producer::FutureRecord::to(topic).key(key).payload(&payload);
+    publisher.producer().send(record, Duration::from_secs(10)).await.map(|_| ()).map_err(|(e, _)| e.into())
+}
+
+/// Installs a metrics recorder that keeps every histogram sample, so the bench can report the
+/// stages' own work (which no Kafka timestamp shows) next to the end-to-end figures.
+pub fn install_stage_work_recorder() -> Result<Snapshotter, Error> {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().map_err(|e| Error::Config(format!("metrics recorder: {e}")))?;
+    Ok(snapshotter)
+}
+
+/// The stage-work rows (p50, p95, p99 in ms) from the samples recorded since the last snapshot.
+pub fn stage_work(snapshot: Snapshot) -> Vec<(String, f64, f64, f64)> {
+    let rows = [
+        ("intake: intelligence (dedupe..score+save)", "speedlead_intake_intelligence_seconds", None),
+        ("intake: record processed + published", "speedlead_stage_processing_seconds", Some("intake")),
+        ("router: record processed + published", "speedlead_stage_processing_seconds", Some("router")),
+    ];
+    let samples = snapshot.into_vec();
+    rows.iter()
+        .filter_map(|(row, name, stage)| {
+            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+            for (key, _, _, value) in &samples {
+                let key = key.key();
+                let stage_matches =
+                    stage.is_none_or(|s| key.labels().any(|l| l.key() == "stage" && l.value() == s));
+                if let (true, true, DebugValue::Histogram(values)) =
+                    (key.name() == *name, stage_matches, value)
+                {
+                    for v in values {
+                        histogram.record((v.into_inner() * 1e6).max(1.0) as u64).ok();
+                    }
+                }
+            }
+            let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+            (!histogram.is_empty()).then(|| (row.to_string(), ms(0.5), ms(0.95), ms(0.99)))
+        })
+        .collect()
+}
+
+/// Serves a company-lookup API on loopback that knows every sample company (answering at once, as
+/// a warm provider would) and returns it as the bench's enrichment provider.
+pub async fn serve_enrichment_api() -> Result<crate::enrich::ProviderConfig, Error> {
+    use axum::extract::Query;
+    let app = axum::Router::new().route(
+        "/companies",
+        axum::routing::get(|Query(q): Query<std::collections::BTreeMap<String, String>>| async move {
+            let domain = q.get("domain").cloned().unwrap_or_default();
+            axum::Json(serde_json::json!({
+                "company_name": domain.split('.').next(), "domain": domain, "employees": 250,
+                "industry": "software", "country": "US"
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{base}/companies?domain={{domain}}");
+    Ok(crate::enrich::ProviderConfig::new("bench-firmographics", crate::enrich::LookupKind::Company, url))
 }
 
 /// Posts one sample lead as a signed web form and waits for the gateway's 2xx.
@@ -249,6 +330,15 @@ impl BenchReport {
             self.to_qualified.value_at_quantile(0.5) as f64 / base,
             self.to_assigned.value_at_quantile(0.5) as f64 / base
         );
+        if !self.stage_work.is_empty() {
+            println!(
+                "{:<34} {:>7} {:>8} {:>8} {:>8}",
+                "stage work, in-process (ms)", "", "p50", "p95", "p99"
+            );
+            for (row, p50, p95, p99) in &self.stage_work {
+                println!("{row:<42} {p50:>8.2} {p95:>8.2} {p99:>8.2}");
+            }
+        }
         if self.http_failures > 0 {
             println!("webhooks not answered 2xx: {}", self.http_failures);
         }

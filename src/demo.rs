@@ -97,7 +97,8 @@ pub async fn run(settings: &Settings, brokers: &str, options: DemoOptions) -> Re
                 let Ok(assignment) = serde_json::from_slice::<Envelope<Assignment>>(payload) else { continue };
                 let Some((n, contact)) = expected.get(&assignment.correlation_id) else { continue };
                 let a = &assignment.payload;
-                if report.assigned.insert(a.lead_id, a.rep_id.clone()).is_none() {
+                // Keyed by capture: a returning person's capture is assigned under their lead's id.
+                if report.assigned.insert(assignment.correlation_id, a.rep_id.clone()).is_none() {
                     *report.per_rep.entry(a.rep_id.clone()).or_default() += 1;
                     let hops = &assignment.hops;
                     let ms = match (hops.captured_at, hops.assigned_at) {
@@ -108,7 +109,8 @@ pub async fn run(settings: &Settings, brokers: &str, options: DemoOptions) -> Re
                     let who = contact.email.clone().or(contact.phone.clone()).unwrap_or_default();
                     let country = contact.country.clone().unwrap_or_default();
                     let owner = format!("{}/{}", a.routing_domain, a.rep_id);
-                    println!("  #{n:02}  {who:<34} {country:<3} → {owner:<10} {ms:>6.1} ms after capture");
+                    let why = &a.reason;
+                    println!("  #{n:02}  {who:<34} {country:<3} → {owner:<10} {why:<15} {ms:>6.1} ms after capture");
                 }
             }
             _ = tokio::time::sleep_until(deadline) => break,
@@ -142,14 +144,19 @@ pub fn assigned_reader(
     names: &TopicNames,
     topics: &[Topic],
 ) -> Result<StreamConsumer, Error> {
+    let topics: Vec<String> = topics.iter().map(|t| names.name(*t)).collect();
+    reader_of(settings, brokers, &topics)
+}
+
+/// A consumer assigned every partition of the named topics, from the beginning.
+pub fn reader_of(settings: &Settings, brokers: &str, topics: &[String]) -> Result<StreamConsumer, Error> {
     let reader: StreamConsumer = client::reader(&settings.kafka, brokers).create()?;
     let mut list = TopicPartitionList::new();
-    for topic in topics {
-        let name = names.name(*topic);
-        let metadata = reader.fetch_metadata(Some(&name), Duration::from_secs(10))?;
+    for name in topics {
+        let metadata = reader.fetch_metadata(Some(name), Duration::from_secs(10))?;
         for t in metadata.topics() {
             for p in t.partitions() {
-                list.add_partition_offset(&name, p.id(), Offset::Beginning)?;
+                list.add_partition_offset(name, p.id(), Offset::Beginning)?;
             }
         }
     }

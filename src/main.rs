@@ -73,6 +73,10 @@ enum Command {
         /// of publishing them to Kafka.
         #[arg(long)]
         http: bool,
+        /// Enrich every lead from a company-lookup API served in-process on loopback (after each
+        /// company's first lookup, from the Redis cache, as in production).
+        #[arg(long)]
+        enrich: bool,
     },
     /// Lead-intelligence evaluations on generated, labelled data (docs/benchmarks.md).
     Eval {
@@ -123,7 +127,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let options = DemoOptions { leads, interval: Duration::from_millis(interval_ms), seed };
             run_demo(&settings, options).await
         }
-        Command::Bench { rate, duration_secs, warmup_secs, seed, http } => {
+        Command::Bench { rate, duration_secs, warmup_secs, seed, http, enrich } => {
             let options = BenchOptions {
                 rate,
                 duration: Duration::from_secs(duration_secs),
@@ -134,6 +138,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     source: "bench".into(),
                     secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".into(),
                 }),
+                enrich,
             };
             run_bench(settings, options).await
         }
@@ -235,10 +240,20 @@ async fn run_bench(mut settings: Settings, mut options: BenchOptions) -> Result<
     settings.kafka.topic_prefix = format!("{run}.");
     settings.kafka.group_prefix = run.clone();
     settings.redis.namespace = run;
+    if options.enrich {
+        settings.enrichment.providers = vec![bench::serve_enrichment_api().await?];
+    }
+    let stage_work = bench::install_stage_work_recorder()?;
     if !settings.embedded_kafka() {
         create_topics(&settings.kafka, &TopicNames::new(&settings.kafka.topic_prefix)).await?;
     }
     let infra = Infra::connect(&settings).await?;
+    match &infra.embedded {
+        Some(embedded) => embedded.create_topic(&bench::ping_topic(&settings), 1)?,
+        None => {
+            speedlead::kafka::admin::create_topic(&settings.kafka, &bench::ping_topic(&settings), 1).await?;
+        }
+    }
     println!(
         "speedlead bench on {}: {} leads/s for {:?}",
         infra.describe(&settings),
@@ -251,10 +266,18 @@ async fn run_bench(mut settings: Settings, mut options: BenchOptions) -> Result<
         target.base = serve_bench_gateway(&mut settings, &infra, target).await?;
     }
     pipeline.wait_ready(Duration::from_secs(60)).await?;
+    // Drop the warm-up's samples of the stages' own work, as the end-to-end figures do.
+    let (warmup, snapshots) = (options.warmup, stage_work.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        snapshots.snapshot();
+    });
     let report = bench::run(&settings, &infra.brokers, options).await;
     pipeline.shutdown().await;
     drop(infra);
-    report?.print();
+    let mut report = report?;
+    report.stage_work = bench::stage_work(stage_work.snapshot());
+    report.print();
     Ok(())
 }
 

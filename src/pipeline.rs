@@ -11,6 +11,7 @@ use speedlead_actors::intelligence::{LeadIntelligence, ModelSnapshot};
 use speedlead_actors::learner::LearnerStage;
 use speedlead_actors::ports::Enricher;
 use speedlead_actors::router::RouterStage;
+use speedlead_actors::rules::Routing;
 use speedlead_actors::scoring::Scorer;
 use speedlead_actors::stage::Stage;
 use speedlead_actors::store::Store;
@@ -36,13 +37,18 @@ pub struct StageWrappers {
 }
 
 /// Dedupe, accounts, enrichment and scoring for the intake stage, on `store`.
-async fn intelligence(settings: &Settings, store: Arc<dyn Store>) -> Result<Arc<LeadIntelligence>, Error> {
+async fn intelligence(
+    settings: &Settings,
+    routing: Arc<Routing>,
+    store: Arc<dyn Store>,
+) -> Result<Arc<LeadIntelligence>, Error> {
     let enricher = crate::enrich::HttpEnricher::new(&settings.enrichment, store.clone())?;
     let enricher = (!enricher.is_empty()).then(|| Arc::new(enricher) as Arc<dyn Enricher>);
     let scorer = Scorer::new(settings.scoring.clone()).map_err(|e| Error::Config(format!("scoring: {e}")))?;
     let model = ModelSnapshot::load(store.clone(), &settings.scoring_model).await?;
     Ok(Arc::new(LeadIntelligence {
         store,
+        routing,
         enricher,
         scorer,
         accounts: AccountMatcher::new(settings.dedupe.fuzzy_threshold),
@@ -75,7 +81,7 @@ impl Pipeline {
         let (root, root_done) = Actor::spawn(None, RootSupervisor, ()).await?;
 
         let decision_ttl = Duration::from_secs(settings.pipeline.decision_ttl_secs);
-        let intelligence = intelligence(settings, store.clone()).await?;
+        let intelligence = intelligence(settings, routing.clone(), store.clone()).await?;
         let intake = IntakeStage::new(routing.clone())
             .with_raw_payloads(Arc::new(crate::capture::RawPayloads::new(&settings.sources)))
             .with_fetcher(Arc::new(crate::capture::ProviderApis::new(

@@ -4,8 +4,8 @@
 //! [`Enricher`] ports, so the same code runs on Redis in production and in memory in unit tests.
 //!
 //! Round trips per lead, in order: find the person (1); match the account (1, +1 when the account
-//! is new) while enrichment runs; save the person and the features to learn from later, together
-//! (1). The model is read from a snapshot that refreshes in the background, never on the lead's path.
+//! is new) while enrichment runs; claim the lead's routing domain (1); save the person and the
+//! features to learn from later, together (1). The model is read from a snapshot that refreshes in the background, never on the lead's path.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -19,6 +19,7 @@ use crate::account::{match_account, AccountMatcher};
 use crate::dedupe::{apply_capture, find_returning, save, Capture, PersonRecord};
 use crate::model::{features_of, Model};
 use crate::ports::Enricher;
+use crate::rules::Routing;
 use crate::scoring::{LeadFacts, Scorer};
 use crate::stage::StageError;
 use crate::store::{Store, StoreError};
@@ -127,6 +128,7 @@ impl ModelSnapshot {
 /// The steps, wired to their ports and settings.
 pub struct LeadIntelligence {
     pub store: Arc<dyn Store>,
+    pub routing: Arc<Routing>,
     pub enricher: Option<Arc<dyn Enricher>>,
     pub scorer: Scorer,
     pub accounts: AccountMatcher,
@@ -157,6 +159,21 @@ impl LeadIntelligence {
         let capture_lead_id = lead.lead_id;
         let (mut person, previous_score, merged) = self.identify(&mut lead, captured_at).await?;
         self.match_and_enrich(&mut lead).await?;
+        // A new person of an owned account goes to the owner's domain, whatever the territory says:
+        // one company hears from one rep. Saved with the person, so they come back there too.
+        let owner = lead.account.as_ref().and_then(|a| a.owner.as_deref());
+        if person.captures.len() == 1 {
+            if let Some(domain) = owner.and_then(|rep| self.routing.domain_of_rep(rep)) {
+                lead.routing_domain = domain.to_string();
+            }
+        }
+        // Decisions are per (domain, lead): a redelivered lead must reach the same domain even if
+        // its account gained an owner elsewhere in between, or it would get a second rep there.
+        let domain_key = format!("domain:{}", lead.lead_id);
+        let ttl = DAY * self.dedupe.person_ttl_days as u32;
+        let claimed = self.store.remember(&domain_key, &lead.routing_domain, ttl).await.map_err(transient)?;
+        lead.routing_domain = claimed.value;
+        person.routing_domain = lead.routing_domain.clone();
         let (score, features) = self.score(&mut lead, captured_at);
         person.score = Some(score.score);
         person.account_id = lead.account.as_ref().map(|a| a.account_id.clone());

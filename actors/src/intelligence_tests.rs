@@ -38,6 +38,7 @@ async fn intelligence(store: Arc<MemoryStore>, enricher: Option<Arc<dyn Enricher
     let model = ModelSnapshot::load(store.clone(), &ModelSettings::default()).await.unwrap();
     Arc::new(LeadIntelligence {
         store,
+        routing: routing(),
         enricher,
         scorer: Scorer::new(Default::default()).unwrap(),
         accounts: AccountMatcher::default(),
@@ -183,4 +184,34 @@ async fn enrichment_feeds_the_score_and_features_are_kept_for_learning() {
     let kept = store.recall(&features_key(&known.lead_id.to_string())).await.unwrap().unwrap();
     let features: Vec<(u32, f32)> = serde_json::from_str(&kept).unwrap();
     assert!(!features.is_empty());
+}
+
+#[tokio::test]
+async fn a_new_person_of_an_owned_account_goes_to_the_owners_domain_and_stays_there() {
+    let store = Arc::new(MemoryStore::new());
+    let stage = IntakeStage::new(routing()).with_intelligence(intelligence(store.clone(), None).await);
+    let first =
+        qualified(&run(&stage, 1, "e1", contact("Ann", Some("ann@acme.io"), None, Some("Acme"))).await);
+    let account = first.account.unwrap().account_id;
+    // The router made dora (emea) the account's owner.
+    store.record_owner(&first.lead_id.to_string(), Some(&account), "dora").await.unwrap();
+
+    let colleague = qualified(&run(&stage, 2, "e2", contact("Ben", Some("ben@acme.io"), None, None)).await);
+    assert_eq!(colleague.contact.country.as_deref(), Some("US"));
+    assert_eq!(colleague.routing_domain, "emea", "the account's owner works in emea");
+    let back = qualified(&run(&stage, 3, "e3", contact("Ben", Some("ben@acme.io"), None, None)).await);
+    assert_eq!(back.routing_domain, "emea", "a returning person stays in their lead's domain");
+}
+
+#[tokio::test]
+async fn a_redelivered_lead_keeps_its_domain_when_its_account_gained_an_owner_elsewhere() {
+    let store = Arc::new(MemoryStore::new());
+    let stage = IntakeStage::new(routing()).with_intelligence(intelligence(store.clone(), None).await);
+    let c = contact("Ann", Some("ann@acme.io"), None, Some("Acme"));
+    let first = qualified(&run(&stage, 1, "e1", c.clone()).await);
+    assert_eq!(first.routing_domain, "na");
+    let account = first.account.unwrap().account_id;
+    store.record_owner("someone-else", Some(&account), "dora").await.unwrap();
+    let again = qualified(&run(&stage, 2, "e1", c).await);
+    assert_eq!(again.routing_domain, "na", "the first domain holds, so the stored decision is found");
 }

@@ -127,6 +127,12 @@ impl Routing {
     }
 
     /// Rep ids of a domain in round-robin order, or `None` for an unknown domain.
+    /// The domain a rep works in (a rep is in exactly one).
+    pub fn domain_of_rep(&self, rep: &str) -> Option<&str> {
+        let i = self.rep_ids.iter().position(|reps| reps.iter().any(|r| r == rep))?;
+        Some(&self.config.domains[i].name)
+    }
+
     pub fn reps(&self, domain: &str) -> Option<&[String]> {
         Some(&self.rep_ids[self.domain_index(domain)?])
     }

@@ -23,9 +23,6 @@ pub async fn create_topics(
     settings: &KafkaSettings,
     names: &TopicNames,
 ) -> Result<Vec<(String, TopicStatus)>, Error> {
-    let mut config = rdkafka::ClientConfig::new();
-    config.set("bootstrap.servers", &settings.brokers);
-    let admin: AdminClient<DefaultClientContext> = config.create()?;
     let specs: Vec<(String, i32, String)> = Topic::ALL
         .iter()
         .map(|t| {
@@ -34,6 +31,27 @@ pub async fn create_topics(
             (names.name(*t), partitions, spec.retention_ms.to_string())
         })
         .collect();
+    create(settings, &specs).await
+}
+
+/// Creates one topic outside the catalogue (the load generator's ping topic), unless it exists.
+pub async fn create_topic(
+    settings: &KafkaSettings,
+    name: &str,
+    partitions: i32,
+) -> Result<TopicStatus, Error> {
+    let spec = (name.to_string(), partitions, (60 * 60 * 1000).to_string());
+    Ok(create(settings, &[spec]).await?.remove(0).1)
+}
+
+/// Creates (name, partitions, retention ms) topics; existing ones are reported, not changed.
+async fn create(
+    settings: &KafkaSettings,
+    specs: &[(String, i32, String)],
+) -> Result<Vec<(String, TopicStatus)>, Error> {
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", &settings.brokers);
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
     let new_topics: Vec<NewTopic<'_>> = specs
         .iter()
         .map(|(name, partitions, retention)| {

@@ -25,6 +25,11 @@ impl EmbeddedKafka {
         Ok(EmbeddedKafka { cluster })
     }
 
+    /// Adds a topic outside the catalogue (the load generator's ping topic).
+    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), Error> {
+        Ok(self.cluster.create_topic(name, partitions, 1)?)
+    }
+
     pub fn bootstrap_servers(&self) -> String {
         self.cluster.bootstrap_servers()
     }

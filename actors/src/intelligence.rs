@@ -4,8 +4,8 @@
 //! [`Enricher`] ports, so the same code runs on Redis in production and in memory in unit tests.
 //!
 //! Round trips per lead, in order: find the person (1); match the account (1, +1 when the account
-//! is new) while enrichment runs; claim the lead's routing domain (1); save the person and the
-//! features to learn from later, together (1). The model is read from a snapshot that refreshes in the background, never on the lead's path.
+//! is new) while enrichment runs; save the person, the features to learn from later and the lead's
+//! routing domain claim, together (1). The model is read from a snapshot that refreshes in the background, never on the lead's path.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -167,17 +167,11 @@ impl LeadIntelligence {
                 lead.routing_domain = domain.to_string();
             }
         }
-        // Decisions are per (domain, lead): a redelivered lead must reach the same domain even if
-        // its account gained an owner elsewhere in between, or it would get a second rep there.
-        let domain_key = format!("domain:{}", lead.lead_id);
-        let ttl = DAY * self.dedupe.person_ttl_days as u32;
-        let claimed = self.store.remember(&domain_key, &lead.routing_domain, ttl).await.map_err(transient)?;
-        lead.routing_domain = claimed.value;
         person.routing_domain = lead.routing_domain.clone();
         let (score, features) = self.score(&mut lead, captured_at);
         person.score = Some(score.score);
         person.account_id = lead.account.as_ref().map(|a| a.account_id.clone());
-        self.remember(&person, &lead, &features).await?;
+        self.remember(&mut person, &mut lead, &features).await?;
         let scored = LeadScored { lead_id: lead.lead_id, score, previous_score };
         Ok(Qualified { lead, capture_lead_id, merged, scored })
     }
@@ -245,27 +239,42 @@ impl LeadIntelligence {
         (score, features)
     }
 
-    /// Step 4: save the person, and the features the lead's outcome will teach the model with.
+    /// Step 4: save the person, the features the lead's outcome will teach the model with, and
+    /// the lead's routing domain. Decisions are per (domain, lead), so the domain is claimed once
+    /// (SET NX): a redelivered lead must reach the same domain even if its account gained an owner
+    /// elsewhere in between, or it would get a second rep there. In that rare case the person is
+    /// saved again with the claimed domain; otherwise the three writes share one round trip's wait.
     async fn remember(
         &self,
-        person: &PersonRecord,
-        lead: &QualifiedLead,
+        person: &mut PersonRecord,
+        lead: &mut QualifiedLead,
         features: &[(u32, f32)],
     ) -> Result<(), StageError> {
         let features_json = serde_json::to_string(features).expect("features serialize");
-        let features_key = features_key(&lead.lead_id.to_string());
-        let person_ttl = DAY * self.dedupe.person_ttl_days as u32;
-        let (saved, remembered) = tokio::join!(
-            async {
-                if self.dedupe.enabled {
-                    save(self.store.as_ref(), person, person_ttl).await
-                } else {
-                    Ok(())
-                }
-            },
+        let lead_id = lead.lead_id.to_string();
+        let (features_key, domain_key) = (features_key(&lead_id), format!("domain:{lead_id}"));
+        let ttl = DAY * self.dedupe.person_ttl_days as u32;
+        let (saved, remembered, claimed) = tokio::join!(
+            self.save_person(person, ttl),
             self.store.replace(&features_key, &features_json, self.features_ttl),
+            self.store.remember(&domain_key, &lead.routing_domain, ttl),
         );
-        saved.and(remembered).map_err(transient)
+        saved.and(remembered).map_err(transient)?;
+        let claimed = claimed.map_err(transient)?.value;
+        if claimed != lead.routing_domain {
+            lead.routing_domain = claimed.clone();
+            person.routing_domain = claimed;
+            self.save_person(person, ttl).await.map_err(transient)?;
+        }
+        Ok(())
+    }
+
+    async fn save_person(&self, person: &PersonRecord, ttl: Duration) -> Result<(), StoreError> {
+        if self.dedupe.enabled {
+            save(self.store.as_ref(), person, ttl).await
+        } else {
+            Ok(())
+        }
     }
 }
 

@@ -32,3 +32,15 @@ pub async fn get_json(request: reqwest::RequestBuilder, api: &str, what: &str) -
     }
     response.json().await.map_err(|e| FetchError::Unavailable(format!("{api} body: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    /// Provider and enrichment APIs are https: without a TLS backend reqwest refuses the scheme
+    /// before connecting (a builder error), so every real fetch would fail.
+    #[tokio::test]
+    async fn https_urls_reach_the_connect_step() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let err = reqwest::Client::new().get(format!("https://{closed}/")).send().await.unwrap_err();
+        assert!(err.is_connect() && !err.is_builder(), "{err:?}");
+    }
+}

@@ -206,6 +206,18 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// How many emails, phones and past values per field a person keeps, and how many captures. A
+/// bot or a shared switchboard number can return thousands of times; an unbounded record would
+/// slow every lookup and eventually exceed the broker's message size.
+const MAX_VALUES: usize = 20;
+const MAX_CAPTURES: usize = 100;
+
+/// Drops the oldest values (at the front) beyond `max`.
+fn keep_newest(values: &mut Vec<String>, max: usize) {
+    let excess = values.len().saturating_sub(max);
+    values.drain(..excess);
+}
+
 /// Contact fields whose replaced values go to `history`. Email and phone are not among them: every
 /// value they ever had is in `emails` / `phones` already.
 const HISTORY_FIELDS: [&str; 4] = ["name", "company", "title", "country"];
@@ -329,6 +341,12 @@ pub fn merge(existing: PersonRecord, capture: &Capture) -> (PersonRecord, Merge)
         }
         record.captures.push(reference);
         record.updated_at = record.updated_at.max(capture.at);
+        keep_newest(&mut record.emails, MAX_VALUES);
+        keep_newest(&mut record.phones, MAX_VALUES);
+        keep_newest(&mut record.captures, MAX_CAPTURES);
+        for values in record.history.values_mut() {
+            values.truncate(MAX_VALUES); // newest first
+        }
     }
     let merge = Merge {
         merged_lead_id: capture.own_lead_id(),
@@ -368,10 +386,21 @@ pub async fn find_returning(
     }
 }
 
-/// Stores `record`, indexed under all its email keys and phones, for `ttl`. One round trip.
+/// Stores `record`, indexed under all its email keys and phones, for `ttl`. One round trip. A
+/// person's first capture only creates them if no other partition created them meanwhile
+/// ([`Store::create_person`]); otherwise [`StoreError::Conflict`], and the retry merges.
 pub async fn save(store: &dyn Store, record: &PersonRecord, ttl: Duration) -> Result<(), StoreError> {
     let lead_id = record.lead_id.to_string();
-    store.save_person(&lead_id, &record.to_json(), &record.email_keys(), &record.phones, ttl).await
+    let (json, email_keys) = (record.to_json(), record.email_keys());
+    if record.captures.len() > 1 {
+        return store.save_person(&lead_id, &json, &email_keys, &record.phones, ttl).await;
+    }
+    match store.create_person(&lead_id, &json, &email_keys, &record.phones, ttl).await? {
+        true => Ok(()),
+        false => Err(StoreError::Conflict(format!(
+            "person of lead {lead_id} was created by another capture at the same time"
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -169,3 +169,40 @@ async fn a_returning_person_is_found_through_the_store_by_email_before_phone() {
     let found = find_returning(&*store, &by_phone).await.unwrap().unwrap();
     assert_eq!(found.lead_id, record.lead_id, "the phone now points at the person who gave it last");
 }
+
+#[tokio::test]
+async fn a_person_created_meanwhile_on_another_partition_is_a_conflict_and_the_retry_merges() {
+    let store = MemoryStore::new();
+    // Two captures of one mailbox with different Kafka keys reach two partitions at once; both
+    // looked the person up before either saved.
+    let dotted = contact(Some("ana.lopez@gmail.com"), None, None, None);
+    let plain = contact(Some("analopez@gmail.com"), Some("+14155552671"), None, None);
+    let (a, b) = (capture("e1", &dotted, 1), capture("e2", &plain, 2));
+    save(&store, &apply_capture(None, &a).0, Duration::from_secs(60)).await.unwrap();
+    let lost = save(&store, &apply_capture(None, &b).0, Duration::from_secs(60)).await;
+    assert!(matches!(lost, Err(StoreError::Conflict(_))), "{lost:?}");
+    assert_eq!(store.find_person(None, Some("+14155552671")).await.unwrap(), None, "the loser wrote nothing");
+
+    // The retry finds the winner and merges into it.
+    let existing = find_returning(&store, &b).await.unwrap();
+    let (record, merge) = apply_capture(existing, &b);
+    assert_eq!(record.lead_id, a.own_lead_id());
+    assert_eq!(merge.unwrap().matched_by, "email");
+    save(&store, &record, Duration::from_secs(60)).await.unwrap();
+}
+
+#[test]
+fn a_person_who_returns_thousands_of_times_keeps_a_bounded_record() {
+    let phone = "+14155552671";
+    let first = contact(Some("p0@acme.io"), Some(phone), None, None);
+    let mut record = PersonRecord::new(&capture("e0", &first, 0));
+    for i in 1..300 {
+        let (email, title) = (format!("p{i}@acme.io"), format!("title {i}"));
+        let c = contact(Some(&email), Some(phone), None, Some(&title));
+        record = merge(record, &capture(&format!("e{i}"), &c, i % 60)).0;
+    }
+    assert_eq!((record.emails.len(), record.captures.len()), (20, 100));
+    assert_eq!(record.emails.last().map(String::as_str), Some("p299@acme.io"), "the newest are kept");
+    assert_eq!(record.history["title"].len(), 20);
+    assert_eq!(record.history["title"][0], "title 298", "newest first");
+}

@@ -190,9 +190,14 @@ impl LeadIntelligence {
             None
         };
         let previous_score = existing.as_ref().and_then(|p| p.score);
-        let (person, merge) = apply_capture(existing, &capture);
+        let (mut person, merge) = apply_capture(existing, &capture);
         lead.lead_id = person.lead_id;
-        lead.routing_domain = person.routing_domain.clone();
+        // A domain since removed from the configuration no longer routes: the territory's does.
+        if self.routing.reps(&person.routing_domain).is_some() {
+            lead.routing_domain = person.routing_domain.clone();
+        } else {
+            person.routing_domain = lead.routing_domain.clone();
+        }
         lead.contact = person.contact.clone();
         let merged = merge.as_ref().map(|m| {
             metrics::counter!("speedlead_leads_merged_total", "matched_by" => m.matched_by.clone())
@@ -260,7 +265,12 @@ impl LeadIntelligence {
             self.store.remember(&domain_key, &lead.routing_domain, ttl),
         );
         saved.and(remembered).map_err(transient)?;
-        let claimed = claimed.map_err(transient)?.value;
+        let mut claimed = claimed.map_err(transient)?.value;
+        if self.routing.reps(&claimed).is_none() {
+            // Claimed by a domain since removed from the configuration: this capture's domain holds.
+            self.store.replace(&domain_key, &lead.routing_domain, ttl).await.map_err(transient)?;
+            claimed = lead.routing_domain.clone();
+        }
         if claimed != lead.routing_domain {
             lead.routing_domain = claimed.clone();
             person.routing_domain = claimed;
@@ -278,8 +288,12 @@ impl LeadIntelligence {
     }
 }
 
+/// A store that is down or lost a race is worth retrying; a value it cannot read back is not.
 fn transient(e: StoreError) -> StageError {
-    StageError::Transient(format!("store: {e}"))
+    match e {
+        StoreError::Corrupt(why) => StageError::Invalid(format!("store: {why}")),
+        e => StageError::Transient(format!("store: {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -215,3 +215,15 @@ async fn a_redelivered_lead_keeps_its_domain_when_its_account_gained_an_owner_el
     let again = qualified(&run(&stage, 2, "e1", c).await);
     assert_eq!(again.routing_domain, "na", "the first domain holds, so the stored decision is found");
 }
+
+#[tokio::test]
+async fn a_domain_removed_from_the_configuration_gives_way_to_the_territorys() {
+    let store = Arc::new(MemoryStore::new());
+    let stage = IntakeStage::new(routing()).with_intelligence(intelligence(store.clone(), None).await);
+    let lead_id = speedlead_topics::lead_id("web-form", "e1");
+    store.remember(&format!("domain:{lead_id}"), "apac-retired", DAY).await.unwrap();
+    let lead = qualified(&run(&stage, 1, "e1", contact("Ann", Some("ann@acme.io"), None, None)).await);
+    assert_eq!(lead.routing_domain, "na");
+    let claim = store.recall(&format!("domain:{lead_id}")).await.unwrap();
+    assert_eq!(claim.as_deref(), Some("na"), "the claim follows, so redeliveries agree");
+}

@@ -169,17 +169,19 @@ impl Stage for RouterStage {
             attempt: FIRST_ATTEMPT,
             reason: why.into(),
         };
-        let attempt = FIRST_ATTEMPT.to_string();
+        // The rep is part of the ids: a replacement rep (the first one left the domain) is a new
+        // assignment downstream must not drop as a duplicate; the same rep again is the same one.
+        let (attempt, rep_id) = (FIRST_ATTEMPT.to_string(), assignment.rep_id.clone());
         let correlation = qualified.correlation_id;
         let event = Envelope::with_id(
-            derived_id(&["event", event_type::ASSIGNED, &lead_id, &attempt]),
+            derived_id(&["event", event_type::ASSIGNED, &lead_id, &attempt, &rep_id]),
             event_type::ASSIGNED,
             correlation,
             LeadEvent::Assigned(assignment.clone()),
         )
         .with_hops(hops.clone());
         let assigned = Envelope::with_id(
-            derived_id(&["assignment", &lead_id, &attempt]),
+            derived_id(&["assignment", &lead_id, &attempt, &rep_id]),
             event_type::ASSIGNED,
             correlation,
             assignment,

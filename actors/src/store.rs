@@ -29,6 +29,10 @@ pub enum StoreError {
     /// with a non-finite delta (see [`check_model_step`]). Retrying will not help.
     #[error("stored value unusable: {0}")]
     Corrupt(String),
+    /// Someone else wrote first (e.g. another partition created the same person): retrying reads
+    /// what they wrote.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// Refuses a model step with a NaN or infinite delta before it reaches a store: added to a weight it
@@ -138,6 +142,20 @@ pub trait Store: Send + Sync + 'static {
         email_key: Option<&str>,
         phone: Option<&str>,
     ) -> Result<Option<StoredPerson>, StoreError>;
+
+    /// Stores a person seen for the first time, like [`Store::save_person`], but only if none of
+    /// their email keys and phones already points at another lead; otherwise writes nothing and
+    /// returns false. Two captures of one person can reach two partitions at once (their Kafka
+    /// keys differ: `Ana.Lopez@gmail.com` vs `analopez@gmail.com`, or email vs phone only); the
+    /// loser retries, finds the winner's record and merges into it, so the person keeps one lead.
+    async fn create_person(
+        &self,
+        lead_id: &str,
+        record: &str,
+        email_keys: &[String],
+        phones: &[String],
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 
     /// Stores a person's `record` for `ttl` and points every email key and phone at `lead_id` (a
     /// phone another record held now points here: the newest capture says whose it is). Keeps the
@@ -367,6 +385,17 @@ impl Store for MemoryStore {
         phone: Option<&str>,
     ) -> Result<Option<StoredPerson>, StoreError> {
         Ok(self.directory.find_person(email_key, phone))
+    }
+
+    async fn create_person(
+        &self,
+        lead_id: &str,
+        record: &str,
+        email_keys: &[String],
+        phones: &[String],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(self.directory.create_person(lead_id, record, email_keys, phones, ttl))
     }
 
     async fn save_person(

@@ -37,6 +37,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     person_is_found_by_email_key_or_phone(&*store).await;
     email_wins_over_phone(&*store).await;
     newest_save_takes_a_phone_over(&*store).await;
+    only_one_of_two_concurrent_creations_wins(store.clone()).await;
     person_owner_survives_saves(&*store).await;
     person_expires_with_its_index(&*store).await;
     accounts_are_found_by_domain_and_name_block(&*store).await;
@@ -313,6 +314,26 @@ async fn newest_save_takes_a_phone_over(store: &dyn Store) {
     store.save_person(&b, &person(&b), &[], slice::from_ref(&phone), TTL).await.unwrap();
     let found = store.find_person(None, Some(&phone)).await.unwrap().unwrap();
     assert_eq!(found.record, person(&b), "newest_save_takes_a_phone_over");
+}
+
+async fn only_one_of_two_concurrent_creations_wins(store: Arc<dyn Store>) {
+    let (a, b, email, phone) = (unique("lead-a"), unique("lead-b"), unique("ana@gmail.com"), unique("+1650"));
+    let create = |lead: String, emails: Vec<String>, phones: Vec<String>| {
+        let store = store.clone();
+        tokio::spawn(async move { store.create_person(&lead, &person(&lead), &emails, &phones, TTL).await })
+    };
+    let first = create(a.clone(), vec![email.clone()], vec![]);
+    let second = create(b.clone(), vec![email.clone()], vec![phone.clone()]);
+    let (first, second) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
+    assert!(first ^ second, "only_one_of_two_concurrent_creations_wins: {first} {second}");
+    let winner = if first { &a } else { &b };
+    let found = store.find_person(Some(&email), None).await.unwrap().unwrap();
+    assert_eq!(found.record, person(winner), "only_one_of_two_concurrent_creations_wins: the winner's");
+    if first {
+        assert_eq!(store.find_person(None, Some(&phone)).await.unwrap(), None, "the loser wrote nothing");
+    }
+    let again = store.create_person(winner, &person(winner), &[email], &[], TTL).await.unwrap();
+    assert!(again, "only_one_of_two_concurrent_creations_wins: a redelivered creation succeeds");
 }
 
 async fn person_owner_survives_saves(store: &dyn Store) {

@@ -25,6 +25,8 @@ pub(super) struct Directory {
     account_domains: DashMap<String, Expiring>,
     /// Name block → account ids. Members whose account expired are skipped when read.
     account_blocks: DashMap<String, BTreeSet<String>>,
+    /// Makes `create_person`'s check-then-write atomic against other creations.
+    creating: std::sync::Mutex<()>,
 }
 
 /// A record with the owner kept beside it.
@@ -58,6 +60,27 @@ impl Directory {
                     .then(|| StoredPerson { record: person.record.clone(), owner: person.owner.clone() })
             },
         )
+    }
+
+    pub(super) fn create_person(
+        &self,
+        lead_id: &str,
+        record: &str,
+        email_keys: &[String],
+        phones: &[String],
+        ttl: Duration,
+    ) -> bool {
+        let _creating = self.creating.lock().expect("create lock");
+        let now = Instant::now();
+        let mut indexes =
+            email_keys.iter().map(|k| email_index(k)).chain(phones.iter().map(|p| phone_index(p)));
+        let taken = indexes.any(|index| {
+            self.person_index.get(&index).and_then(|id| live(&id, now)).is_some_and(|id| id != lead_id)
+        });
+        if !taken {
+            self.save_person(lead_id, record, email_keys, phones, ttl);
+        }
+        !taken
     }
 
     pub(super) fn save_person(

@@ -1,5 +1,6 @@
 //! Calls to a provider's API for leads that arrive as ids only. One place decides what a failure
-//! means: a provider that is down, slow or rate-limiting is worth retrying; any other refusal is not.
+//! means: a provider that is down, slow, rate-limiting or refusing our token is worth retrying; any
+//! other refusal is not.
 
 use serde_json::Value;
 use speedlead_actors::ports::FetchError;
@@ -24,7 +25,9 @@ pub fn endpoint<'a>(
 pub async fn get_json(request: reqwest::RequestBuilder, api: &str, what: &str) -> Result<Value, FetchError> {
     let response = request.send().await.map_err(|e| FetchError::Unavailable(format!("{api}: {e}")))?;
     let status = response.status();
-    if status.is_server_error() || status.as_u16() == 429 {
+    // An expired or revoked token (401/403) is fixed by an operator, not by the lead: retry (and
+    // dead-letter only after the retries) instead of dropping every lead at once.
+    if status.is_server_error() || matches!(status.as_u16(), 401 | 403 | 429) {
         return Err(FetchError::Unavailable(format!("{api} answered {status}")));
     }
     if !status.is_success() {

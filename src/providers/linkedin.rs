@@ -154,9 +154,13 @@ pub async fn fetch(
                 })?;
                 let form =
                     api::get_json(get(format!("{base}/leadForms/{form_id}")), "LinkedIn API", "form").await?;
-                Ok::<_, FetchError>(Arc::new(questions_of(
-                    form.pointer("/content/questions").unwrap_or(&Value::Null),
-                )))
+                let questions = questions_of(form.pointer("/content/questions").unwrap_or(&Value::Null));
+                if questions.is_empty() {
+                    // Not cached: a form without predefined fields would empty every later lead.
+                    let why = format!("form {form_id} has no predefined fields");
+                    return Err::<Arc<Questions>, _>(FetchError::Unavailable(why));
+                }
+                Ok(Arc::new(questions))
             };
             cell.get_or_try_init(|| load).await?.clone()
         }

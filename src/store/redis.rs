@@ -77,6 +77,18 @@ return false
 
 /// KEYS[1] = person hash, KEYS[2..] = index keys; ARGV[1] = lead id, ARGV[2] = record, ARGV[3] = ttl
 /// ms. The hash's `owner` field is left alone.
+/// As SAVE_PERSON, but writes nothing and returns 0 when an index key points at another lead.
+const CREATE_PERSON: &str = r"
+for i = 2, #KEYS do
+  local held = redis.call('GET', KEYS[i])
+  if held and held ~= ARGV[1] then return 0 end
+end
+redis.call('HSET', KEYS[1], 'record', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[3]) end
+return 1
+";
+
 const SAVE_PERSON: &str = r"
 redis.call('HSET', KEYS[1], 'record', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -140,6 +152,7 @@ pub struct RedisStore {
     assign: Script,
     find_person: Script,
     save_person: Script,
+    create_person: Script,
     set_owner: Script,
     set_owner_if_none: Script,
     find_accounts: Script,
@@ -158,6 +171,7 @@ impl RedisStore {
             assign: Script::new(ASSIGN_ROUND_ROBIN),
             find_person: Script::new(FIND_PERSON),
             save_person: Script::new(SAVE_PERSON),
+            create_person: Script::new(CREATE_PERSON),
             set_owner: Script::new(SET_OWNER),
             set_owner_if_none: Script::new(SET_OWNER_IF_NONE),
             find_accounts: Script::new(FIND_ACCOUNTS),
@@ -200,6 +214,27 @@ impl RedisStore {
 
     fn phone_index_key(&self, phone: &str) -> String {
         format!("{}:person-phone:{{people}}:{phone}", self.namespace)
+    }
+
+    /// A person-saving script call: the person's hash, then its email and phone index keys.
+    fn person_call<'a>(
+        &self,
+        script: &'a Script,
+        lead_id: &str,
+        record: &str,
+        email_keys: &[String],
+        phones: &[String],
+        ttl: Duration,
+    ) -> redis::ScriptInvocation<'a> {
+        let mut call = script.key(format!("{}{lead_id}", self.person_prefix()));
+        for key in email_keys {
+            call.key(self.email_index_key(key));
+        }
+        for phone in phones {
+            call.key(self.phone_index_key(phone));
+        }
+        call.arg(lead_id).arg(record).arg(ttl_ms(ttl));
+        call
     }
 
     /// The account hash is this prefix + account id.
@@ -356,6 +391,19 @@ impl Store for RedisStore {
         Ok(found.map(|(record, raw_owner)| StoredPerson { record, owner: owner(raw_owner) }))
     }
 
+    async fn create_person(
+        &self,
+        lead_id: &str,
+        record: &str,
+        email_keys: &[String],
+        phones: &[String],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.connection.clone();
+        let call = self.person_call(&self.create_person, lead_id, record, email_keys, phones, ttl);
+        call.invoke_async::<i64>(&mut c).await.map(|created| created == 1).map_err(unavailable)
+    }
+
     async fn save_person(
         &self,
         lead_id: &str,
@@ -365,14 +413,7 @@ impl Store for RedisStore {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let mut c = self.connection.clone();
-        let mut call = self.save_person.key(format!("{}{lead_id}", self.person_prefix()));
-        for key in email_keys {
-            call.key(self.email_index_key(key));
-        }
-        for phone in phones {
-            call.key(self.phone_index_key(phone));
-        }
-        call.arg(lead_id).arg(record).arg(ttl_ms(ttl));
+        let call = self.person_call(&self.save_person, lead_id, record, email_keys, phones, ttl);
         call.invoke_async::<()>(&mut c).await.map_err(unavailable)
     }
 

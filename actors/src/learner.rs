@@ -5,9 +5,9 @@
 //! learner actors on any number of instances update one shared model without losing each other's
 //! steps; intake picks the model up through its [`ModelSnapshot`].
 //!
-//! An outcome teaches at most once: it is claimed (`learned:{lead_id}`) before its step is stored.
-//! A crash between the two loses that one step, which is harmless; learning it twice on every
-//! redelivery would bias the model.
+//! An outcome teaches exactly once: its claim and its step are one atomic write
+//! ([`Store::apply_model_step_once`]), so neither a redelivery nor a lost reply learns it twice,
+//! and a crash before the write leaves it to the redelivery.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use crate::intelligence::{features_key, ModelSnapshot};
 use crate::model::LearningConfig;
 use crate::ports::{Outbound, Record};
 use crate::stage::{Stage, StageError};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 pub struct LearnerStage {
     store: Arc<dyn Store>,
@@ -49,39 +49,31 @@ impl Stage for LearnerStage {
 
     async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
         let outcome = parse_envelope::<Outcome>(record)?.payload;
-        let transient = |e: crate::store::StoreError| StageError::Transient(format!("store: {e}"));
+        let transient = |e: StoreError| StageError::Transient(format!("store: {e}"));
         let lead_id = outcome.lead_id.to_string();
-        let claim = format!("learned:{lead_id}");
-        if !self.store.remember(&claim, "1", self.claim_ttl).await.map_err(transient)?.first {
-            count("duplicate");
-            return Ok(Vec::new());
-        }
-        match self.learn(&lead_id, outcome.converted).await {
-            Err(StageError::Transient(why)) => {
-                // Release the claim so the retry can learn it.
-                let _ = self.store.forget(&claim).await;
-                Err(StageError::Transient(why))
-            }
-            other => other.map(|()| Vec::new()),
-        }
-    }
-}
-
-impl LearnerStage {
-    async fn learn(&self, lead_id: &str, converted: bool) -> Result<(), StageError> {
-        let transient = |e: crate::store::StoreError| StageError::Transient(format!("store: {e}"));
-        let Some(stored) = self.store.recall(&features_key(lead_id)).await.map_err(transient)? else {
+        let Some(stored) = self.store.recall(&features_key(&lead_id)).await.map_err(transient)? else {
             // Scored before features were kept, or longer ago than they are kept: nothing to learn.
             count("no_features");
-            return Ok(());
+            return Ok(Vec::new());
         };
         let features: Vec<(u32, f32)> = serde_json::from_str(&stored)
             .map_err(|e| StageError::Invalid(format!("stored features of lead {lead_id}: {e}")))?;
-        let step = self.model.get().learning_step(&features, converted, &self.learning);
-        self.store.apply_model_step(self.model.name(), &step).await.map_err(transient)?;
-        self.model.apply(&step);
-        count(if converted { "converted" } else { "not_converted" });
-        Ok(())
+        let step = self.model.get().learning_step(&features, outcome.converted, &self.learning);
+        let applied = self
+            .store
+            .apply_model_step_once(self.model.name(), &lead_id, &step, self.claim_ttl)
+            .await
+            .map_err(|e| match e {
+                StoreError::Corrupt(why) => StageError::Invalid(format!("model step: {why}")),
+                e => transient(e),
+            })?;
+        if applied {
+            self.model.apply(&step);
+            count(if outcome.converted { "converted" } else { "not_converted" });
+        } else {
+            count("duplicate");
+        }
+        Ok(Vec::new())
     }
 }
 

@@ -217,6 +217,17 @@ pub trait Store: Send + Sync + 'static {
     /// instances applying steps concurrently never lose each other's: no read-modify-write. An empty
     /// step changes nothing; a step with a non-finite delta is refused whole ([`check_model_step`]).
     async fn apply_model_step(&self, model: &str, step: &[(u32, f64)]) -> Result<(), StoreError>;
+
+    /// [`Store::apply_model_step`] for the outcome `outcome_id`, unless that outcome was learned
+    /// within `ttl`; returns whether the step was applied. The claim and the step are one atomic
+    /// write, so a lost reply or a crash can neither skip an outcome nor learn it twice.
+    async fn apply_model_step_once(
+        &self,
+        model: &str,
+        outcome_id: &str,
+        step: &[(u32, f64)],
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A person as [`Store::find_person`] returns it: the record dedupe wrote (JSON, opaque to the store)
@@ -454,6 +465,17 @@ impl Store for MemoryStore {
         check_model_step(step)?;
         self.models.apply(model, step);
         Ok(())
+    }
+
+    async fn apply_model_step_once(
+        &self,
+        model: &str,
+        outcome_id: &str,
+        step: &[(u32, f64)],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        check_model_step(step)?;
+        Ok(self.models.apply_once(model, outcome_id, step, ttl))
     }
 }
 

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use crate::store::{AccountRecord, Store, StoreError};
 
+#[path = "store_contract_model.rs"]
+mod model;
+
 const TTL: Duration = Duration::from_secs(60);
 
 fn unique(name: &str) -> String {
@@ -48,9 +51,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     assign_to_and_round_robin_agree(&*store).await;
     record_owner_sets_person_and_first_account_owner(&*store).await;
     record_owner_creates_nothing(&*store).await;
-    model_steps_add_up(&*store).await;
-    concurrent_model_steps_all_land(store.clone()).await;
-    non_finite_model_step_is_refused_whole(&*store).await;
+    model::run_all(store.clone()).await;
 }
 
 async fn remember_keeps_the_first_value(store: &dyn Store) {
@@ -522,63 +523,4 @@ async fn record_owner_creates_nothing(store: &dyn Store) {
     assert_eq!(found.owner, None, "record_owner_creates_nothing: person");
     let accounts = store.find_accounts(None, &block).await.unwrap();
     assert_eq!(accounts[0].owner, None, "record_owner_creates_nothing: account");
-}
-
-/// Redis keeps `HINCRBYFLOAT` results to 17 significant digits, so weights are compared closely,
-/// not bit for bit.
-fn assert_weights(got: &[(u32, f64)], want: &[(u32, f64)], check: &str) {
-    let buckets = |w: &[(u32, f64)]| w.iter().map(|&(b, _)| b).collect::<Vec<_>>();
-    assert_eq!(buckets(got), buckets(want), "{check}: buckets, got {got:?}");
-    for (&(bucket, g), &(_, w)) in got.iter().zip(want) {
-        assert!((g - w).abs() < 1e-9, "{check}: bucket {bucket} is {g}, want {w}");
-    }
-}
-
-async fn model_steps_add_up(store: &dyn Store) {
-    let (model, other) = (unique("model"), unique("model"));
-    assert!(store.model_buckets(&model).await.unwrap().is_empty(), "model_steps_add_up: new model is empty");
-    store.apply_model_step(&model, &[]).await.unwrap();
-    assert!(store.model_buckets(&model).await.unwrap().is_empty(), "model_steps_add_up: empty step");
-    store.apply_model_step(&model, &[(u32::MAX, 1.0), (7, -0.25), (1, 0.5)]).await.unwrap();
-    store.apply_model_step(&model, &[(1, 0.25), (262_143, 1e-7), (1, 0.125)]).await.unwrap();
-    store.apply_model_step(&other, &[(1, 3.0)]).await.unwrap();
-    store.apply_model_step(&model, &[]).await.unwrap();
-    let want = [(1, 0.875), (7, -0.25), (262_143, 1e-7), (u32::MAX, 1.0)];
-    assert_weights(&store.model_buckets(&model).await.unwrap(), &want, "model_steps_add_up");
-    assert_weights(
-        &store.model_buckets(&other).await.unwrap(),
-        &[(1, 3.0)],
-        "model_steps_add_up: other model",
-    );
-}
-
-async fn concurrent_model_steps_all_land(store: Arc<dyn Store>) {
-    let model = unique("model");
-    let tasks: Vec<_> = (0..16u32)
-        .map(|i| {
-            let (store, model) = (store.clone(), model.clone());
-            tokio::spawn(
-                async move { store.apply_model_step(&model, &[(0, 1.0), (100 + i, 0.5)]).await.unwrap() },
-            )
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let want: Vec<_> = std::iter::once((0, 16.0)).chain((0..16).map(|i| (100 + i, 0.5))).collect();
-    assert_weights(&store.model_buckets(&model).await.unwrap(), &want, "concurrent_model_steps_all_land");
-}
-
-async fn non_finite_model_step_is_refused_whole(store: &dyn Store) {
-    let model = unique("model");
-    store.apply_model_step(&model, &[(1, 1.0)]).await.unwrap();
-    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-        let err = store.apply_model_step(&model, &[(1, 1.0), (2, bad)]).await.unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt(_)), "non_finite_model_step_is_refused_whole: {err:?}");
-    }
-    assert_weights(
-        &store.model_buckets(&model).await.unwrap(),
-        &[(1, 1.0)],
-        "non_finite_model_step_is_refused_whole",
-    );
 }

@@ -48,6 +48,14 @@ for i = 1, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
 return 1
 ";
 
+/// KEYS[1] = model hash, KEYS[2] = the outcome's claim (same hash tag); ARGV[1] = claim ttl ms,
+/// then bucket, delta pairs. Returns 1 if applied, 0 if the outcome was learned already.
+const APPLY_MODEL_STEP_ONCE: &str = r"
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+";
+
 /// KEYS[1] = decision key, KEYS[2] = round-robin counter of the rotation (the domain's or a pool's);
 /// ARGV[1] = ttl ms, ARGV[2..] = candidates.
 /// Returns {rep, 1 if decided now}. The counter only moves for a lead without a decision. Picks the
@@ -158,6 +166,7 @@ pub struct RedisStore {
     find_accounts: Script,
     save_account: Script,
     apply_model_step: Script,
+    apply_model_step_once: Script,
 }
 
 impl RedisStore {
@@ -177,6 +186,7 @@ impl RedisStore {
             find_accounts: Script::new(FIND_ACCOUNTS),
             save_account: Script::new(SAVE_ACCOUNT),
             apply_model_step: Script::new(APPLY_MODEL_STEP),
+            apply_model_step_once: Script::new(APPLY_MODEL_STEP_ONCE),
         })
     }
 
@@ -532,5 +542,23 @@ impl Store for RedisStore {
             call.arg(bucket).arg(delta);
         }
         call.invoke_async::<()>(&mut c).await.map_err(unavailable)
+    }
+
+    async fn apply_model_step_once(
+        &self,
+        model: &str,
+        outcome_id: &str,
+        step: &[(u32, f64)],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        check_model_step(step)?;
+        let mut c = self.connection.clone();
+        let claim = format!("{}:model-learned:{{{model}}}:{outcome_id}", self.namespace);
+        let mut call = self.apply_model_step_once.key(self.model_key(model));
+        call.key(claim).arg(ttl_ms(ttl));
+        for &(bucket, delta) in step {
+            call.arg(bucket).arg(delta);
+        }
+        call.invoke_async::<i64>(&mut c).await.map(|applied| applied == 1).map_err(unavailable)
     }
 }

@@ -42,6 +42,6 @@ async fn record_owner_survives_an_emptied_script_cache() {
     store.record_owner(lead, Some(&account.account_id), "rep-1").await.unwrap();
 
     let person = store.find_person(Some(email), None).await.unwrap().unwrap();
-    let accounts = store.find_accounts(None, "flu").await.unwrap();
+    let accounts = store.find_accounts(None, "flu", ttl).await.unwrap();
     assert_eq!((person.owner.as_deref(), accounts[0].owner.as_deref()), (Some("rep-1"), Some("rep-1")));
 }

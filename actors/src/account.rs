@@ -329,7 +329,7 @@ pub async fn match_account(
         return Ok(None);
     };
     let block = query.block();
-    let candidates = store.find_accounts(query.domain.as_deref(), &block).await?;
+    let candidates = store.find_accounts(query.domain.as_deref(), &block, ttl).await?;
     let decision = matcher.decide(&query, &candidates);
     if let Some(record) = &decision.save {
         store.save_account(record, &block, ttl).await?;

@@ -132,7 +132,7 @@ async fn save_account(store: &MemoryStore, account_id: &str) {
 }
 
 async fn account_owner(store: &MemoryStore) -> Option<String> {
-    store.find_accounts(None, "acm").await.unwrap()[0].owner.clone()
+    store.find_accounts(None, "acm", TTL).await.unwrap()[0].owner.clone()
 }
 
 #[tokio::test]

@@ -173,11 +173,14 @@ pub trait Store: Send + Sync + 'static {
     async fn set_person_owner(&self, lead_id: &str, owner: &str) -> Result<bool, StoreError>;
 
     /// Candidate accounts for a lead, in one round trip: the account indexed under `domain` first,
-    /// then every account in the name block `name_block` (see `account::name_block`).
+    /// then every account in the name block `name_block` (see `account::name_block`). Everything
+    /// found lives on for `ttl` from now: an account with leads every week must not expire (and
+    /// lose its owner) two years after it was created.
     async fn find_accounts(
         &self,
         domain: Option<&str>,
         name_block: &str,
+        ttl: Duration,
     ) -> Result<Vec<AccountRecord>, StoreError>;
 
     /// Stores an account for `ttl`, adds it to `name_block` and indexes its domain, unless the domain
@@ -429,8 +432,9 @@ impl Store for MemoryStore {
         &self,
         domain: Option<&str>,
         name_block: &str,
+        ttl: Duration,
     ) -> Result<Vec<AccountRecord>, StoreError> {
-        Ok(self.directory.find_accounts(domain, name_block))
+        Ok(self.directory.find_accounts(domain, name_block, ttl))
     }
 
     async fn save_account(

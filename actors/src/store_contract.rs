@@ -47,6 +47,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     first_account_keeps_its_domain(&*store).await;
     account_owner_survives_saves(&*store).await;
     account_expires(&*store).await;
+    finding_an_account_keeps_it_alive(&*store).await;
     assign_to_keeps_the_first_decision(&*store).await;
     assign_to_and_round_robin_agree(&*store).await;
     record_owner_sets_person_and_first_account_owner(&*store).await;
@@ -390,18 +391,18 @@ async fn accounts_are_found_by_domain_and_name_block(store: &dyn Store) {
     store.save_account(&without_domain, &block, TTL).await.unwrap();
     store.save_account(&elsewhere, &other_block, TTL).await.unwrap();
 
-    let by_block = store.find_accounts(None, &block).await.unwrap();
+    let by_block = store.find_accounts(None, &block, TTL).await.unwrap();
     let mut want = vec![with_domain.account_id.as_str(), without_domain.account_id.as_str()];
     want.sort_unstable();
     assert_eq!(ids(&by_block), want, "accounts_are_found_by_domain_and_name_block: block");
     assert!(by_block.contains(&with_domain), "accounts_are_found_by_domain_and_name_block: verbatim");
 
-    let both = store.find_accounts(Some(&domain), &other_block).await.unwrap();
+    let both = store.find_accounts(Some(&domain), &other_block, TTL).await.unwrap();
     assert_eq!(both[0], with_domain, "accounts_are_found_by_domain_and_name_block: domain hit first");
     assert_eq!(both.len(), 2, "accounts_are_found_by_domain_and_name_block: domain + block");
-    let once = store.find_accounts(Some(&domain), &block).await.unwrap();
+    let once = store.find_accounts(Some(&domain), &block, TTL).await.unwrap();
     assert_eq!(once.len(), 2, "accounts_are_found_by_domain_and_name_block: a domain hit in the block once");
-    assert!(store.find_accounts(None, &unique("zzz")).await.unwrap().is_empty(), "empty block");
+    assert!(store.find_accounts(None, &unique("zzz"), TTL).await.unwrap().is_empty(), "empty block");
 }
 
 async fn first_account_keeps_its_domain(store: &dyn Store) {
@@ -410,7 +411,7 @@ async fn first_account_keeps_its_domain(store: &dyn Store) {
     let second = account("initech", Some(&domain));
     store.save_account(&first, &block, TTL).await.unwrap();
     store.save_account(&second, &block, TTL).await.unwrap();
-    let found = store.find_accounts(Some(&domain), &unique("none")).await.unwrap();
+    let found = store.find_accounts(Some(&domain), &unique("none"), TTL).await.unwrap();
     assert_eq!(ids(&found), [first.account_id.as_str()], "first_account_keeps_its_domain");
 }
 
@@ -426,10 +427,22 @@ async fn account_owner_survives_saves(store: &dyn Store) {
     acct.domain = Some(unique("hooli.xyz"));
     acct.owner = Some("ignored".into());
     store.save_account(&acct, &block, TTL).await.unwrap();
-    let found = store.find_accounts(acct.domain.as_deref(), &block).await.unwrap();
+    let found = store.find_accounts(acct.domain.as_deref(), &block, TTL).await.unwrap();
     assert_eq!(found.len(), 1, "account_owner_survives_saves: {found:?}");
     assert_eq!(found[0].domain, acct.domain, "account_owner_survives_saves: domain learned");
     assert_eq!(found[0].owner.as_deref(), Some("rep-2"), "account_owner_survives_saves: owner kept");
+}
+
+async fn finding_an_account_keeps_it_alive(store: &dyn Store) {
+    let (block, domain) = (unique("frs"), unique("frequent.com"));
+    let acct = account("frequent", Some(&domain));
+    store.save_account(&acct, &block, Duration::from_millis(300)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(store.find_accounts(Some(&domain), &block, TTL).await.unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let by_domain = store.find_accounts(Some(&domain), &unique("none"), TTL).await.unwrap();
+    let by_block = store.find_accounts(None, &block, TTL).await.unwrap();
+    assert_eq!((by_domain.len(), by_block.len()), (1, 1), "finding_an_account_keeps_it_alive");
 }
 
 async fn account_expires(store: &dyn Store) {
@@ -437,7 +450,7 @@ async fn account_expires(store: &dyn Store) {
     let acct = account("wonka", Some(&domain));
     store.save_account(&acct, &block, Duration::from_millis(50)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(store.find_accounts(Some(&domain), &block).await.unwrap().is_empty(), "account_expires");
+    assert!(store.find_accounts(Some(&domain), &block, TTL).await.unwrap().is_empty(), "account_expires");
     assert!(!store.set_account_owner(&acct.account_id, "rep-3").await.unwrap(), "account_expires: owner");
 }
 
@@ -486,7 +499,7 @@ async fn record_owner_sets_person_and_first_account_owner(store: &dyn Store) {
     store.save_account(&acct, &block, TTL).await.unwrap();
     let owners = || async {
         let person = store.find_person(Some(&email), None).await.unwrap().unwrap();
-        let accounts = store.find_accounts(None, &block).await.unwrap();
+        let accounts = store.find_accounts(None, &block, TTL).await.unwrap();
         (person.owner, accounts[0].owner.clone())
     };
 
@@ -521,6 +534,6 @@ async fn record_owner_creates_nothing(store: &dyn Store) {
     store.save_account(&acct, &block, TTL).await.unwrap();
     let found = store.find_person(Some(&email), None).await.unwrap().unwrap();
     assert_eq!(found.owner, None, "record_owner_creates_nothing: person");
-    let accounts = store.find_accounts(None, &block).await.unwrap();
+    let accounts = store.find_accounts(None, &block, TTL).await.unwrap();
     assert_eq!(accounts[0].owner, None, "record_owner_creates_nothing: account");
 }

@@ -114,9 +114,20 @@ impl Directory {
         set_owner(&self.people, lead_id, owner)
     }
 
-    pub(super) fn find_accounts(&self, domain: Option<&str>, name_block: &str) -> Vec<AccountRecord> {
+    pub(super) fn find_accounts(
+        &self,
+        domain: Option<&str>,
+        name_block: &str,
+        ttl: Duration,
+    ) -> Vec<AccountRecord> {
         let now = Instant::now();
-        let by_domain = domain.and_then(|d| self.account_domains.get(d).and_then(|id| live(&id, now)));
+        let by_domain = domain.and_then(|d| {
+            let mut index = self.account_domains.get_mut(d)?;
+            (index.expires > now).then(|| {
+                index.expires = now + ttl;
+                index.value.clone()
+            })
+        });
         let in_block = self.account_blocks.get(name_block).map(|ids| ids.clone()).unwrap_or_default();
         let mut seen = BTreeSet::new();
         by_domain
@@ -124,9 +135,11 @@ impl Directory {
             .chain(in_block)
             .filter(|id| seen.insert(id.clone()))
             .filter_map(|id| {
-                let account = self.accounts.get(&id)?;
-                (account.expires > now)
-                    .then(|| AccountRecord { owner: account.owner.clone(), ..account.record.clone() })
+                let mut account = self.accounts.get_mut(&id)?;
+                (account.expires > now).then(|| {
+                    account.expires = now + ttl;
+                    AccountRecord { owner: account.owner.clone(), ..account.record.clone() }
+                })
             })
             .collect()
     }

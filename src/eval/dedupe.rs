@@ -169,7 +169,7 @@ pub async fn evaluate(store: Arc<dyn Store>, seed: u64, people: usize) -> Dedupe
                 let block = query.block();
                 let timer = Instant::now();
                 let candidates =
-                    store.find_accounts(query.domain.as_deref(), &block).await.expect("find_accounts");
+                    store.find_accounts(query.domain.as_deref(), &block, TTL).await.expect("find_accounts");
                 record_elapsed(&mut account_lookups, timer);
                 let decision = matcher.decide(&query, &candidates);
                 if let Some(account) = &decision.save {

@@ -111,15 +111,20 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 return 1
 ";
 
-/// KEYS[1] = name block set, KEYS[2] = domain index (optional); ARGV[1] = account key prefix.
-/// Returns a flat list of record, owner or '' — the domain's account first, then the block's.
-/// Block members whose account expired are removed on the way.
+/// KEYS[1] = name block set, KEYS[2] = domain index (optional); ARGV[1] = account key prefix,
+/// ARGV[2] = ttl ms. Returns a flat list of record, owner or '' — the domain's account first, then
+/// the block's. Block members whose account expired are removed on the way; everything found lives
+/// on for the ttl.
 const FIND_ACCOUNTS: &str = r"
 local ids = {}
 if KEYS[2] then
   local id = redis.call('GET', KEYS[2])
-  if id then ids[#ids + 1] = id end
+  if id then
+    ids[#ids + 1] = id
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  end
 end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do ids[#ids + 1] = id end
 local out, seen = {}, {}
 for _, id in ipairs(ids) do
@@ -127,6 +132,7 @@ for _, id in ipairs(ids) do
     seen[id] = true
     local found = redis.call('HMGET', ARGV[1] .. id, 'record', 'owner')
     if found[1] then
+      redis.call('PEXPIRE', ARGV[1] .. id, ARGV[2])
       out[#out + 1] = found[1]
       out[#out + 1] = found[2] or ''
     else
@@ -435,13 +441,14 @@ impl Store for RedisStore {
         &self,
         domain: Option<&str>,
         name_block: &str,
+        ttl: Duration,
     ) -> Result<Vec<AccountRecord>, StoreError> {
         let mut c = self.connection.clone();
         let mut call = self.find_accounts.key(self.account_block_key(name_block));
         if let Some(domain) = domain {
             call.key(self.account_domain_key(domain));
         }
-        call.arg(self.account_prefix());
+        call.arg(self.account_prefix()).arg(ttl_ms(ttl));
         let flat: Vec<String> = call.invoke_async(&mut c).await.map_err(unavailable)?;
         flat.chunks_exact(2)
             .map(|pair| {

@@ -111,7 +111,7 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
                         tracing::error!(error = %e, "bench ping failed");
                     }
                 });
-                let batch = match &options.via_http {
+                match &options.via_http {
                     Some(target) => {
                         let id = speedlead_topics::lead_id(&target.source, &lead.event_id);
                         in_flight.to_qualify.insert(id, (now, measured));
@@ -127,23 +127,22 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
                                 }
                             }
                         });
-                        vec![]
                     }
                     None => {
                         let (key, envelope) = captured(lead);
                         in_flight.to_qualify.insert(envelope.correlation_id, (now, measured));
                         in_flight.to_assign.insert(envelope.correlation_id, (now, measured));
                         let payload = serde_json::to_vec(&envelope).expect("serializes");
-                        vec![Outbound { topic: Topic::Inbound, key, payload }]
+                        let lead = Outbound { topic: Topic::Inbound, key, payload };
+                        let publisher = publisher.clone();
+                        // Concurrent publishes: a slow ack must not delay the next lead's send time.
+                        tokio::spawn(async move {
+                            if let Err(e) = publisher.publish(vec![lead]).await {
+                                tracing::error!(error = %e, "bench publish failed");
+                            }
+                        });
                     }
-                };
-                let publisher = publisher.clone();
-                // Concurrent publishes: a slow ack must not delay the next lead's send time.
-                tokio::spawn(async move {
-                    if let Err(e) = publisher.publish(batch).await {
-                        tracing::error!(error = %e, "bench publish failed");
-                    }
-                });
+                }
                 sent += 1;
                 if sent == total {
                     sent_done = Some(Instant::now());

@@ -141,8 +141,6 @@ pub struct LeadIntelligence {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Qualified {
     pub lead: QualifiedLead,
-    /// The id the capture has on its own (differs from `lead.lead_id` when it was merged).
-    pub capture_lead_id: uuid::Uuid,
     pub merged: Option<LeadMerged>,
     pub scored: LeadScored,
 }
@@ -156,7 +154,6 @@ impl LeadIntelligence {
         mut lead: QualifiedLead,
         captured_at: DateTime<Utc>,
     ) -> Result<Qualified, StageError> {
-        let capture_lead_id = lead.lead_id;
         let (mut person, previous_score, merged) = self.identify(&mut lead, captured_at).await?;
         self.match_and_enrich(&mut lead).await?;
         // A new person of an owned account goes to the owner's domain, whatever the territory says:
@@ -173,7 +170,7 @@ impl LeadIntelligence {
         person.account_id = lead.account.as_ref().map(|a| a.account_id.clone());
         self.remember(&mut person, &mut lead, &features).await?;
         let scored = LeadScored { lead_id: lead.lead_id, score, previous_score };
-        Ok(Qualified { lead, capture_lead_id, merged, scored })
+        Ok(Qualified { lead, merged, scored })
     }
 
     /// Step 1, who is this: a returning person's capture becomes their lead (id, routing domain,
@@ -184,19 +181,14 @@ impl LeadIntelligence {
         captured_at: DateTime<Utc>,
     ) -> Result<(PersonRecord, Option<u8>, Option<LeadMerged>), StageError> {
         let capture = Capture::of(lead, captured_at);
-        let existing = if self.dedupe.enabled {
-            find_returning(self.store.as_ref(), &capture).await.map_err(transient)?
-        } else {
-            None
-        };
+        let existing =
+            if self.dedupe.enabled { find_returning(self.store.as_ref(), &capture).await? } else { None };
         let previous_score = existing.as_ref().and_then(|p| p.score);
-        let (mut person, merge) = apply_capture(existing, &capture);
+        let (person, merge) = apply_capture(existing, &capture);
         lead.lead_id = person.lead_id;
         // A domain since removed from the configuration no longer routes: the territory's does.
         if self.routing.reps(&person.routing_domain).is_some() {
             lead.routing_domain = person.routing_domain.clone();
-        } else {
-            person.routing_domain = lead.routing_domain.clone();
         }
         lead.contact = person.contact.clone();
         let merged = merge.as_ref().map(|m| {
@@ -225,7 +217,7 @@ impl LeadIntelligence {
                 }
             }
         );
-        lead.account = account.map_err(transient)?;
+        lead.account = account?;
         lead.enrichment = enrichment;
         Ok(())
     }
@@ -264,17 +256,17 @@ impl LeadIntelligence {
             self.store.replace(&features_key, &features_json, self.features_ttl),
             self.store.remember(&domain_key, &lead.routing_domain, ttl),
         );
-        saved.and(remembered).map_err(transient)?;
-        let mut claimed = claimed.map_err(transient)?.value;
+        saved.and(remembered)?;
+        let mut claimed = claimed?.value;
         if self.routing.reps(&claimed).is_none() {
             // Claimed by a domain since removed from the configuration: this capture's domain holds.
-            self.store.replace(&domain_key, &lead.routing_domain, ttl).await.map_err(transient)?;
+            self.store.replace(&domain_key, &lead.routing_domain, ttl).await?;
             claimed = lead.routing_domain.clone();
         }
         if claimed != lead.routing_domain {
             lead.routing_domain = claimed.clone();
             person.routing_domain = claimed;
-            self.save_person(person, ttl).await.map_err(transient)?;
+            self.save_person(person, ttl).await?;
         }
         Ok(())
     }
@@ -285,14 +277,6 @@ impl LeadIntelligence {
         } else {
             Ok(())
         }
-    }
-}
-
-/// A store that is down or lost a race is worth retrying; a value it cannot read back is not.
-fn transient(e: StoreError) -> StageError {
-    match e {
-        StoreError::Corrupt(why) => StageError::Invalid(format!("store: {why}")),
-        e => StageError::Transient(format!("store: {e}")),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::intelligence::{features_key, ModelSnapshot};
 use crate::model::LearningConfig;
 use crate::ports::{Outbound, Record};
 use crate::stage::{Stage, StageError};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 pub struct LearnerStage {
     store: Arc<dyn Store>,
@@ -49,9 +49,8 @@ impl Stage for LearnerStage {
 
     async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
         let outcome = parse_envelope::<Outcome>(record)?.payload;
-        let transient = |e: StoreError| StageError::Transient(format!("store: {e}"));
         let lead_id = outcome.lead_id.to_string();
-        let Some(stored) = self.store.recall(&features_key(&lead_id)).await.map_err(transient)? else {
+        let Some(stored) = self.store.recall(&features_key(&lead_id)).await? else {
             // Scored before features were kept, or longer ago than they are kept: nothing to learn.
             count("no_features");
             return Ok(Vec::new());
@@ -59,14 +58,8 @@ impl Stage for LearnerStage {
         let features: Vec<(u32, f32)> = serde_json::from_str(&stored)
             .map_err(|e| StageError::Invalid(format!("stored features of lead {lead_id}: {e}")))?;
         let step = self.model.get().learning_step(&features, outcome.converted, &self.learning);
-        let applied = self
-            .store
-            .apply_model_step_once(self.model.name(), &lead_id, &step, self.claim_ttl)
-            .await
-            .map_err(|e| match e {
-                StoreError::Corrupt(why) => StageError::Invalid(format!("model step: {why}")),
-                e => transient(e),
-            })?;
+        let applied =
+            self.store.apply_model_step_once(self.model.name(), &lead_id, &step, self.claim_ttl).await?;
         if applied {
             self.model.apply(&step);
             count(if outcome.converted { "converted" } else { "not_converted" });

@@ -145,11 +145,10 @@ impl Stage for RouterStage {
             return Err(StageError::Invalid(why));
         };
         let lead_id = lead.lead_id.to_string();
-        let transient = |e: StoreError| StageError::Transient(e.to_string());
-        let (decision, why) = self.decide(lead, reps, rotation).await.map_err(transient)?;
+        let (decision, why) = self.decide(lead, reps, rotation).await?;
         if decision.fresh || !owner_recorded(lead, &decision.rep_id) {
             let account_id = lead.account.as_ref().map(|a| a.account_id.as_str());
-            self.store.record_owner(&lead_id, account_id, &decision.rep_id).await.map_err(transient)?;
+            self.store.record_owner(&lead_id, account_id, &decision.rep_id).await?;
         }
 
         let now = Utc::now();

@@ -40,6 +40,16 @@ impl StageError {
     }
 }
 
+/// A store that is down or lost a race is worth retrying; a value it cannot read back is not.
+impl From<crate::store::StoreError> for StageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Corrupt(why) => StageError::Invalid(format!("store: {why}")),
+            e => StageError::Transient(format!("store: {e}")),
+        }
+    }
+}
+
 /// One step of the pipeline, run for each record of a partition in order.
 #[async_trait]
 pub trait Stage: Send + Sync + 'static {

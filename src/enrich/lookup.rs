@@ -4,6 +4,8 @@
 //! company would enrich the lead as an employee of Google. So the company domain comes from the
 //! caller's hint, else from the email, and never from a free-mail domain.
 
+use speedlead_actors::account::is_free_mail_domain;
+
 /// The email trimmed and lowercased, if it has the shape `local@domain.tld`.
 pub fn email(raw: &str) -> Option<String> {
     let email = raw.trim().to_lowercase();
@@ -33,63 +35,6 @@ fn is_domain(d: &str) -> bool {
         && !d.starts_with('.')
         && !d.ends_with('.')
         && d.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-}
-
-// TODO(merge): use account::is_free_mail_domain
-/// Consumer mailbox providers: whole domains, plus families whose every country domain is free mail
-/// (`gmx.de`, `yahoo.co.uk`, `hotmail.fr`).
-fn is_free_mail_domain(domain: &str) -> bool {
-    const DOMAINS: &[&str] = &[
-        "gmail.com",
-        "googlemail.com",
-        "ymail.com",
-        "rocketmail.com",
-        "msn.com",
-        "icloud.com",
-        "me.com",
-        "mac.com",
-        "aol.com",
-        "proton.me",
-        "protonmail.com",
-        "pm.me",
-        "web.de",
-        "t-online.de",
-        "freenet.de",
-        "mail.com",
-        "mail.ru",
-        "inbox.ru",
-        "qq.com",
-        "163.com",
-        "126.com",
-        "fastmail.com",
-        "tutanota.com",
-        "tuta.io",
-        "hey.com",
-        "zohomail.com",
-        "orange.fr",
-        "free.fr",
-        "laposte.net",
-        "libero.it",
-        "rediffmail.com",
-        "seznam.cz",
-        "wp.pl",
-        "o2.pl",
-        "naver.com",
-    ];
-    const FAMILIES: &[&str] = &["gmx", "yahoo", "hotmail", "outlook", "live", "yandex", "aim"];
-    if DOMAINS.contains(&domain) {
-        return true;
-    }
-    // "gmx.de", "yahoo.co.uk": a family name followed by a public suffix only: a top-level domain,
-    // or a country's second level (`co.uk`, `com.br`).
-    let labels: Vec<&str> = domain.split('.').collect();
-    match labels.as_slice() {
-        [family, _tld] => FAMILIES.contains(family),
-        [family, second, country] => {
-            FAMILIES.contains(family) && ["co", "com", "net", "org"].contains(second) && country.len() == 2
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

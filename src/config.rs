@@ -1,12 +1,13 @@
 //! Layered configuration: built-in defaults (`config/default.toml`) → config file → `SPEEDLEAD_*`
 //! environment → command-line flags. Later layers win key by key.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use speedlead_actors::ack_token::AckSigner;
 use speedlead_actors::intelligence::{DedupeSettings, ModelSettings};
 use speedlead_actors::partition::RetryPolicy;
 use speedlead_actors::rules::{Routing, RoutingConfig};
@@ -16,6 +17,7 @@ use crate::capture::CapturePolicy;
 use crate::enrich::EnrichmentSettings;
 use crate::error::Error;
 use crate::providers::SourceConfig;
+use crate::routing_reload::{load_file, RoutingHandle};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -30,6 +32,9 @@ pub struct Settings {
     pub http: HttpSettings,
     pub pipeline: PipelineSettings,
     pub routing: RoutingConfig,
+    /// Routing from its own file instead of `routing`, reloaded while running.
+    #[serde(default)]
+    pub routing_rules: RoutingRulesSettings,
     /// Enrichment providers, cache TTLs and the time budget; no providers by default.
     #[serde(default)]
     pub enrichment: EnrichmentSettings,
@@ -42,6 +47,8 @@ pub struct Settings {
     /// Where the learned model lives and how often intake re-reads it.
     #[serde(default)]
     pub scoring_model: ModelSettings,
+    /// Signing and lifetime of the accept links reps get.
+    pub acks: AcksSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +98,9 @@ pub struct RedisSettings {
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub listen: String,
+    /// When set, the rep API (`/v1/reps/...`) wants `Authorization: Bearer <admin_token>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +112,30 @@ pub struct PipelineSettings {
     pub decision_ttl_secs: u64,
     pub max_in_flight_per_partition: usize,
     pub drain_timeout_ms: u64,
+}
+
+/// Routing kept in a file of its own, so RevOps can change rules without a restart or a change
+/// to the deployment's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingRulesSettings {
+    /// TOML with the keys of `[routing]` at top level; unset: `[routing]`, fixed for the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// How often the file is checked for changes.
+    pub reload_interval_ms: u64,
+}
+
+impl Default for RoutingRulesSettings {
+    fn default() -> Self {
+        RoutingRulesSettings { file: None, reload_interval_ms: 1000 }
+    }
+}
+
+impl RoutingRulesSettings {
+    pub fn reload_interval(&self) -> Duration {
+        Duration::from_millis(self.reload_interval_ms)
+    }
 }
 
 /// Values given on the command line; `None` leaves the lower layers alone.
@@ -138,12 +172,14 @@ impl Settings {
             .merge(Serialized::defaults(overrides));
         let settings: Settings = figment.extract().map_err(|e| Error::Config(e.to_string()))?;
         settings.routing()?;
+        settings.check_routing_rules()?;
         settings.check_sources()?;
         settings.enrichment.check()?;
         settings.scoring.validate().map_err(|e| Error::Config(format!("scoring: {e}")))?;
         if !(0.0..=1.0).contains(&settings.dedupe.fuzzy_threshold) {
             return Err(Error::Config("dedupe.fuzzy_threshold: must be between 0 and 1".into()));
         }
+        settings.acks.check()?;
         Ok(settings)
     }
 
@@ -154,6 +190,28 @@ impl Settings {
 
     pub fn routing(&self) -> Result<Routing, Error> {
         Routing::new(self.routing.clone()).map_err(Error::Config)
+    }
+
+    /// The routing to start with, shared and reloadable: the rules file when one is set (so a
+    /// restart routes as the watcher last did), else `[routing]`.
+    pub fn routing_handle(&self) -> Result<RoutingHandle, Error> {
+        let routing = match &self.routing_rules.file {
+            Some(file) => load_file(file).map_err(Error::Config)?,
+            None => self.routing()?,
+        };
+        Ok(RoutingHandle::new(routing))
+    }
+
+    /// A rules file must be valid at startup: unlike a reload, there is no previous routing to
+    /// fall back on.
+    fn check_routing_rules(&self) -> Result<(), Error> {
+        if self.routing_rules.reload_interval_ms == 0 {
+            return Err(Error::Config("routing_rules.reload_interval_ms: must be at least 1".into()));
+        }
+        if self.routing_rules.file.is_some() {
+            self.routing_handle()?;
+        }
+        Ok(())
     }
 
     /// Source names are unique URL path segments, and every source can verify what it receives.
@@ -197,6 +255,84 @@ impl PipelineSettings {
             max_backoff: Duration::from_millis(self.max_backoff_ms),
         }
     }
+}
+
+/// Ack links: `{public_base_url}/v1/acks/{token}`, the token signed with `secrets[0]` and verified
+/// with any of them (list the new secret first while rotating, keep the old ones until
+/// `token_ttl_secs` has passed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcksSettings {
+    /// A single string is taken as a one-secret list, so `SPEEDLEAD_ACKS__SECRETS=<secret>` works
+    /// as well as `SPEEDLEAD_ACKS__SECRETS='["new", "old"]'`.
+    #[serde(deserialize_with = "one_or_many")]
+    pub secrets: Vec<String>,
+    pub token_ttl_secs: u64,
+    pub public_base_url: String,
+}
+
+/// Short HMAC keys are guessable offline from any one link a rep forwards.
+const MIN_ACK_SECRET_BYTES: usize = 16;
+
+/// The public secret `config/default.toml` ships so speedlead runs out of the box; `serve` warns
+/// while it is in use, since anyone can forge accept links with it.
+pub const DEVELOPMENT_ACK_SECRET: &str = "speedlead-development-ack-secret-not-for-production";
+
+impl AcksSettings {
+    pub fn check(&self) -> Result<(), Error> {
+        if self.secrets.is_empty() {
+            return Err(Error::Config(
+                "acks.secrets: at least one secret is needed to sign ack links".into(),
+            ));
+        }
+        let short: Vec<String> = (self.secrets.iter().enumerate())
+            .filter(|(_, s)| s.len() < MIN_ACK_SECRET_BYTES)
+            .map(|(i, _)| format!("acks.secrets[{i}]: must be at least {MIN_ACK_SECRET_BYTES} bytes"))
+            .collect();
+        if !short.is_empty() {
+            return Err(Error::Config(short.join("; ")));
+        }
+        if !(self.public_base_url.starts_with("http://") || self.public_base_url.starts_with("https://")) {
+            return Err(Error::Config(format!(
+                "acks.public_base_url: '{}' must start with http:// or https://",
+                self.public_base_url
+            )));
+        }
+        if self.token_ttl_secs == 0 {
+            return Err(Error::Config("acks.token_ttl_secs: must be more than 0".into()));
+        }
+        Ok(())
+    }
+
+    pub fn signer(&self) -> AckSigner {
+        AckSigner::new(self.secrets.iter().map(|s| s.as_bytes().to_vec()).collect())
+    }
+
+    /// The accept link a notification carries.
+    pub fn link(&self, token: &str) -> String {
+        format!("{}/v1/acks/{token}", self.public_base_url.trim_end_matches('/'))
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+
+    pub fn uses_development_secret(&self) -> bool {
+        self.secrets.iter().any(|s| s == DEVELOPMENT_ACK_SECRET)
+    }
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 #[cfg(test)]
@@ -318,6 +454,58 @@ mod tests {
             ] {
                 assert!(err.contains(needle), "missing {needle:?} in {err}");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn acks_secrets_load_from_file_or_env_and_bad_ones_are_named() {
+        let defaults = Settings::defaults();
+        assert!(defaults.acks.uses_development_secret() && defaults.acks.check().is_ok());
+        assert_eq!(defaults.acks.token_ttl_secs, 604800);
+        assert_eq!(defaults.acks.link("t.s"), "http://127.0.0.1:8080/v1/acks/t.s");
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "acks.toml",
+                "[acks]\nsecrets = [\"new-secret-0123456789\", \"old-secret-0123456789\"]\n\
+                 public_base_url = \"https://leads.example.com/\"\n",
+            )?;
+            let s = Settings::load(Some(Path::new("acks.toml")), &Overrides::default()).unwrap();
+            assert_eq!(s.acks.secrets.len(), 2);
+            assert!(!s.acks.uses_development_secret());
+            assert_eq!(s.acks.link("abc"), "https://leads.example.com/v1/acks/abc");
+            let claims = speedlead_actors::ack_token::AckClaims {
+                lead_id: uuid::Uuid::nil(),
+                domain: "na".into(),
+                rep_id: "ana".into(),
+                attempt: 1,
+                expires_at: i64::MAX,
+            };
+            let old = AcksSettings { secrets: vec!["old-secret-0123456789".into()], ..s.acks.clone() };
+            assert_eq!(s.acks.signer().verify(&old.signer().sign(&claims), 0).unwrap(), claims);
+
+            for (file, needle) in [
+                ("[acks]\nsecrets = []\n", "acks.secrets: at least one secret"),
+                (
+                    "[acks]\nsecrets = [\"long-enough-0123456789\", \"short\"]\n",
+                    "acks.secrets[1]: must be at least 16 bytes",
+                ),
+                ("[acks]\npublic_base_url = \"leads.example.com\"\n", "acks.public_base_url"),
+                ("[acks]\nsecret = [\"x\"]\n", "`secret`"),
+            ] {
+                jail.create_file("bad-acks.toml", file)?;
+                let err = Settings::load(Some(Path::new("bad-acks.toml")), &Overrides::default())
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains(needle), "missing {needle:?} in {err}");
+            }
+
+            jail.set_env("SPEEDLEAD_ACKS__SECRETS", "env-secret-0123456789");
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            assert_eq!(s.acks.secrets, ["env-secret-0123456789"]);
+            jail.set_env("SPEEDLEAD_ACKS__SECRETS", "[\"env-new-0123456789ab\", \"env-old-0123456789ab\"]");
+            let s = Settings::load(None, &Overrides::default()).unwrap();
+            assert_eq!(s.acks.secrets, ["env-new-0123456789ab", "env-old-0123456789ab"]);
             Ok(())
         });
     }

@@ -13,6 +13,7 @@ pub mod infra;
 pub mod kafka;
 pub mod pipeline;
 pub mod providers;
+pub mod routing_reload;
 pub mod sample;
 pub mod store;
 pub mod telemetry;

@@ -172,10 +172,18 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(&settings.http.listen).await?;
     let sources: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
-    tracing::info!(listen = %settings.http.listen, ?sources, "http listening (/v1/capture/{{source}}, /metrics, /healthz, /readyz)");
+    tracing::info!(listen = %settings.http.listen, ?sources, "http listening (/v1/capture/{{source}}, /v1/acks/{{token}}, /v1/reps/{{rep}}, /metrics, /healthz, /readyz)");
+    if settings.acks.uses_development_secret() {
+        tracing::warn!("acks.secrets holds the public development secret: anyone can forge accept links; set SPEEDLEAD_ACKS__SECRETS");
+    }
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let capture = http::capture::CaptureState::new(settings, &infra.brokers, infra.store.clone())?;
-    let app = http::router(HttpState { metrics, ready: ready.clone() }).merge(http::capture::routes(capture));
+    let acks = http::acks::AcksState::new(settings, infra.store.clone(), capture.publisher.clone());
+    let reps = http::reps::RepsState::new(settings, infra.store.clone(), Arc::new(settings.routing()?));
+    let app = http::router(HttpState { metrics, ready: ready.clone() })
+        .merge(http::capture::routes(capture))
+        .merge(http::acks::routes(acks))
+        .merge(http::reps::routes(reps));
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -9,6 +9,7 @@
 //! Nothing here depends on rdkafka or redis; the `speedlead` binary provides the adapters.
 
 pub mod account;
+pub mod ack_token;
 pub mod backoff;
 pub mod codec;
 pub mod dedupe;
@@ -18,9 +19,14 @@ pub mod learner;
 pub mod model;
 pub mod normalize;
 pub mod partition;
+pub mod pool;
 pub mod ports;
+pub mod rep;
 pub mod router;
+pub mod routing_store;
+pub mod rule_match;
 pub mod rules;
+pub mod rules_config;
 pub mod scoring;
 pub mod stage;
 pub mod store;

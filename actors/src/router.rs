@@ -167,6 +167,10 @@ impl Stage for RouterStage {
             rep_id: decision.rep_id,
             attempt: FIRST_ATTEMPT,
             reason: why.into(),
+            pool: String::new(),
+            sla_due_at: None,
+            ack_token: String::new(),
+            audit: None,
         };
         // The rep is part of the ids: a replacement rep (the first one left the domain) is a new
         // assignment downstream must not drop as a duplicate; the same rep again is the same one.

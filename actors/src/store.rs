@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 mod model;
 #[path = "store_people.rs"]
 mod people;
+#[path = "store_routing.rs"]
+mod routing;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -64,7 +66,8 @@ pub struct Decision {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// Routing state is part of it (see [`crate::routing_store`]) so one `Arc<dyn Store>` serves both.
+pub trait Store: crate::routing_store::RoutingStore {
     /// Stores `value` under idempotency `key` for `ttl` unless the key is already held; either way
     /// returns what is stored. Atomic: of concurrent callers exactly one is `first`.
     async fn remember(&self, key: &str, value: &str, ttl: Duration) -> Result<Remembered, StoreError>;
@@ -275,6 +278,7 @@ pub struct MemoryStore {
     turns: DashMap<String, u64>,
     directory: people::Directory,
     models: model::Models,
+    routing: routing::RoutingState,
 }
 
 #[derive(Debug)]

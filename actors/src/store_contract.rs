@@ -12,6 +12,8 @@ use crate::store::{AccountRecord, Store, StoreError};
 
 #[path = "store_contract_model.rs"]
 mod model;
+#[path = "store_contract_routing.rs"]
+mod routing;
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -53,6 +55,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     record_owner_sets_person_and_first_account_owner(&*store).await;
     record_owner_creates_nothing(&*store).await;
     model::run_all(store.clone()).await;
+    routing::run_all(store.clone()).await;
 }
 
 async fn remember_keeps_the_first_value(store: &dyn Store) {

@@ -1,8 +1,11 @@
 //! The HTTP surface: `/metrics` for Prometheus, `/healthz` (the process runs), `/readyz` (every
-//! stage consumer joined its group) and the capture gateway ([`capture`]). Ack links and the rep
-//! dashboard join here later.
+//! stage consumer joined its group), the capture gateway ([`capture`]), the reps' accept links
+//! ([`acks`]) and the rep status API ([`reps`]). Each feature is its own router with its own state,
+//! merged in `serve`, so tests can serve one alone.
 
+pub mod acks;
 pub mod capture;
+pub mod reps;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -203,6 +203,15 @@ impl RedisStore {
         Ok(())
     }
 
+    /// For the routing half of the store (`redis_routing.rs`), which shares this connection.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    pub(crate) fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     fn idempotency_key(&self, key: &str) -> String {
         format!("{}:idem:{key}", self.namespace)
     }
@@ -282,11 +291,11 @@ fn owner(raw: String) -> Option<String> {
     (!raw.is_empty()).then_some(raw)
 }
 
-fn unavailable(e: redis::RedisError) -> StoreError {
+pub(crate) fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-fn ttl_ms(ttl: Duration) -> u64 {
+pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
     ttl.as_millis().clamp(1, u64::MAX as u128) as u64
 }
 

@@ -17,6 +17,9 @@ pub mod event_type {
     pub const DEAD_LETTERED: &str = "lead.dead_lettered";
     pub const MERGED: &str = "lead.merged";
     pub const SCORED: &str = "lead.scored";
+    pub const ESCALATED: &str = "lead.escalated";
+    pub const QUEUED: &str = "lead.queued";
+    pub const ACK_REFUSED: &str = "lead.ack_refused";
 }
 
 /// Contact details as a source delivered them. Intake normalizes them (email case, phone to E.164).
@@ -237,6 +240,80 @@ pub struct Assignment {
     pub attempt: u32,
     /// Why this rep, e.g. `round_robin`.
     pub reason: String,
+    /// The pool the rep was chosen from (`all` when the domain has no pools).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pool: String,
+    /// When the rep must have accepted the lead, else it moves on down the escalation chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_due_at: Option<DateTime<Utc>>,
+    /// Signed token for the rep's accept link (`/v1/acks/{token}`), bound to lead, rep and attempt.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ack_token: String,
+    /// Why this rep and not another: rule, pool, every candidate and why each was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<RoutingAudit>,
+}
+
+/// The reasoning behind one routing decision, so "why did this lead go to Dana?" is answered by
+/// the event alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RoutingAudit {
+    /// The routing rule that matched, if any (else the domain's default pool took the lead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub pool: String,
+    /// `round_robin`, `weighted` or `load_balanced`.
+    pub strategy: String,
+    /// Skills the lead required of its rep.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_skills: Vec<String>,
+    /// Every rep considered, in the order considered.
+    pub candidates: Vec<CandidateVerdict>,
+}
+
+/// One rep considered for a lead: `chosen`, `eligible` (not their turn), or why they were skipped
+/// (`away`, `offline`, `off_hours`, `holiday`, `out_of_office`, `at_open_cap`, `at_daily_cap`,
+/// `missing_skill:<skill>`, `already_tried`, `unknown_rep`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CandidateVerdict {
+    pub rep_id: String,
+    pub verdict: String,
+}
+
+/// Value of a `lead.escalated` event: the rep let the SLA pass, the lead moved on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Escalation {
+    pub lead_id: Uuid,
+    pub routing_domain: String,
+    /// The rep who missed the SLA, and their attempt.
+    pub missed_rep_id: String,
+    pub missed_attempt: u32,
+    pub due_at: DateTime<Utc>,
+    /// Where the lead went: `next_in_pool`, `backup_pool`, `manager` or `overflow`.
+    pub step: String,
+    /// The new assignment; absent when the lead went to overflow (it stays with the missed rep,
+    /// who can still accept it, until someone frees up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<Assignment>,
+}
+
+/// Value of a `lead.queued` event: nobody in the pool could take the lead; it waits in the pool's
+/// overflow queue and is offered as soon as a rep frees up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeadQueued {
+    pub lead_id: Uuid,
+    pub routing_domain: String,
+    pub pool: String,
+    pub audit: RoutingAudit,
+}
+
+/// Value of a `lead.ack_refused` event: a rep pressed Accept on an attempt that was no longer
+/// theirs (the lead had moved on after its SLA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AckRefused {
+    pub ack: Ack,
+    pub current_rep_id: String,
+    pub current_attempt: u32,
 }
 
 /// Value of `leads.acks`: a rep accepted a lead.
@@ -267,6 +344,9 @@ pub enum LeadEvent {
     Scored(Box<LeadScored>),
     Assigned(Assignment),
     Acknowledged(Ack),
+    Escalated(Box<Escalation>),
+    Queued(Box<LeadQueued>),
+    AckRefused(AckRefused),
 }
 
 /// Value of `leads.dlq`: a message a stage gave up on, with everything needed to replay it.

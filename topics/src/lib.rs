@@ -10,8 +10,9 @@ pub mod lead;
 
 pub use envelope::{derived_id, Envelope, Hops, SCHEMA_VERSION};
 pub use lead::{
-    event_type, lead_id, lead_key, AccountMatch, Ack, Assignment, Contact, DeadLetter, Enrichment, FetchRef,
-    InboundLead, LeadEvent, LeadMerged, LeadScored, Merge, Outcome, QualifiedLead, Score,
+    event_type, lead_id, lead_key, AccountMatch, Ack, AckRefused, Assignment, CandidateVerdict, Contact,
+    DeadLetter, Enrichment, Escalation, FetchRef, InboundLead, LeadEvent, LeadMerged, LeadQueued, LeadScored,
+    Merge, Outcome, QualifiedLead, RoutingAudit, Score,
 };
 
 /// What a topic's messages are keyed by. The key decides the partition, and so which actor sees the

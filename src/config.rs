@@ -440,9 +440,10 @@ mod tests {
             jail.create_file("pools.toml", &file_with(r#"{ A = ["dora"] }"#))?;
             let s = Settings::load(Some(Path::new("pools.toml")), &Overrides::default()).unwrap();
             let routing = s.routing().unwrap();
-            let hot = routing.rotation("emea", Some("A")).unwrap();
-            assert_eq!((hot.pool, hot.reps), (Some("grade:A"), &["dora".to_string()][..]));
-            assert_eq!(routing.rotation("emea", Some("B")).unwrap().reps.len(), 2);
+            let emea = routing.domain("emea").unwrap();
+            assert_eq!(emea.pool("grade:A").unwrap().reps, ["dora".to_string()]);
+            assert!(emea.pool("grade:B").is_none(), "B-leads go to the default pool");
+            assert_eq!(emea.default_pool().reps.len(), 2);
             jail.create_file("bad-pools.toml", &file_with(r#"{ A = ["zed"], B = [], a = ["dora"] }"#))?;
             let err = Settings::load(Some(Path::new("bad-pools.toml")), &Overrides::default())
                 .unwrap_err()

@@ -2,6 +2,7 @@
 //! and the wiring that runs the actors of `speedlead-actors` on them.
 
 pub mod bench;
+pub mod bench_routing;
 pub mod capture;
 pub mod config;
 pub mod demo;
@@ -15,6 +16,7 @@ pub mod pipeline;
 pub mod providers;
 pub mod routing_reload;
 pub mod sample;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;
 

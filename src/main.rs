@@ -78,10 +78,41 @@ enum Command {
         #[arg(long)]
         enrich: bool,
     },
+    /// Benchmark routing in-process: decision latency (1,000 reps in 50 domains), memory with
+    /// 100,000 pending SLA deadlines, escalation lateness; the median of several runs.
+    BenchRouting {
+        /// Repeat the whole benchmark this many times; prints each run and the medians.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Qualified leads routed for the decision latency.
+        #[arg(long, default_value_t = 20_000)]
+        leads: usize,
+        /// Pending SLA deadlines armed for the memory and escalation figures.
+        #[arg(long, default_value_t = 100_000)]
+        deadlines: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Lead-intelligence evaluations on generated, labelled data (docs/benchmarks.md).
     Eval {
         #[command(subcommand)]
         command: EvalCommand,
+    },
+    /// Replay past leads (a `leads.events` dump, JSON lines) through a changed rules file and print
+    /// how assignments would differ, per rep and per pool. Touches no live state.
+    Simulate {
+        /// The routing rules to try (the reloadable rules file's format).
+        #[arg(long)]
+        rules: PathBuf,
+        /// `leads.events` as JSON lines, e.g. from kcat or kafka-console-consumer.
+        #[arg(long)]
+        from_events: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// The topic catalogue.
     Topics {
@@ -103,8 +134,16 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The demo, bench and evaluations print their own story; logs would drown it unless asked
     // for with RUST_LOG.
-    let quiet =
-        matches!(cli.command, Some(Command::Demo { .. } | Command::Bench { .. } | Command::Eval { .. }));
+    let quiet = matches!(
+        cli.command,
+        Some(
+            Command::Demo { .. }
+                | Command::Bench { .. }
+                | Command::BenchRouting { .. }
+                | Command::Eval { .. }
+                | Command::Simulate { .. }
+        )
+    );
     telemetry::init_logging(cli.log_json, if quiet { "error" } else { "info,rdkafka=warn" });
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -142,7 +181,31 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             run_bench(settings, options).await
         }
+        Command::BenchRouting { runs, leads, deadlines, seed, json } => {
+            // `--redis` (or a configured URL) adds the decision latency against Redis.
+            let redis = (!settings.redis.url.trim().is_empty()).then(|| settings.redis.clone());
+            let options = speedlead::bench_routing::RoutingBenchOptions {
+                runs,
+                leads,
+                deadlines,
+                seed,
+                redis,
+                ..Default::default()
+            };
+            speedlead::bench_routing::run(options, json).await
+        }
         Command::Eval { command } => speedlead::eval::cli::run(&settings, command).await,
+        Command::Simulate { rules, from_events, json } => {
+            let options = speedlead::simulate::Options { rules, events: from_events };
+            let report = speedlead::simulate::run(&options, settings.acks.signer()).await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                speedlead::simulate::print_json(&report, &mut out)?;
+            } else {
+                speedlead::simulate::print(&report, &mut out)?;
+            }
+            Ok(())
+        }
         Command::Topics { command: TopicsCommand::List } => {
             print_catalogue(&settings);
             Ok(())
@@ -179,7 +242,7 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let capture = http::capture::CaptureState::new(settings, &infra.brokers, infra.store.clone())?;
     let acks = http::acks::AcksState::new(settings, infra.store.clone(), capture.publisher.clone());
-    let reps = http::reps::RepsState::new(settings, infra.store.clone(), Arc::new(settings.routing()?));
+    let reps = http::reps::RepsState::new(settings, infra.store.clone(), pipeline.routing());
     let app = http::router(HttpState { metrics, ready: ready.clone() })
         .merge(http::capture::routes(capture))
         .merge(http::acks::routes(acks))

@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
 use speedlead_actors::account::AccountMatcher;
+use speedlead_actors::acks::AckStage;
+use speedlead_actors::dispatch::{DispatchSettings, Dispatcher};
+use speedlead_actors::escalation::{wall_clock, EscalationTimers, TimerSettings};
 use speedlead_actors::intake::IntakeStage;
 use speedlead_actors::intelligence::{LeadIntelligence, ModelSnapshot};
 use speedlead_actors::learner::LearnerStage;
-use speedlead_actors::ports::Enricher;
+use speedlead_actors::ports::{Enricher, Publisher};
 use speedlead_actors::router::RouterStage;
-use speedlead_actors::rules::Routing;
+use speedlead_actors::rules::SharedRouting;
 use speedlead_actors::scoring::Scorer;
 use speedlead_actors::stage::Stage;
 use speedlead_actors::store::Store;
@@ -24,6 +27,7 @@ use crate::error::Error;
 use crate::kafka::consumer::{ChannelRestarter, PendingOffsets, StageConsumer, StageConsumerConfig};
 use crate::kafka::publisher::KafkaPublisher;
 use crate::kafka::{client, TopicNames};
+use crate::routing_reload::RoutingHandle;
 
 /// Replaces a stage with a decorated one (tests use it to inject faults into real stages).
 pub type StageWrapper = Box<dyn Fn(Arc<dyn Stage>) -> Arc<dyn Stage> + Send + Sync>;
@@ -34,12 +38,13 @@ pub struct StageWrappers {
     pub intake: Option<StageWrapper>,
     pub router: Option<StageWrapper>,
     pub learner: Option<StageWrapper>,
+    pub acks: Option<StageWrapper>,
 }
 
 /// Dedupe, accounts, enrichment and scoring for the intake stage, on `store`.
 async fn intelligence(
     settings: &Settings,
-    routing: Arc<Routing>,
+    routing: SharedRouting,
     store: Arc<dyn Store>,
 ) -> Result<Arc<LeadIntelligence>, Error> {
     let enricher = crate::enrich::HttpEnricher::new(&settings.enrichment, store.clone())?;
@@ -58,6 +63,59 @@ async fn intelligence(
     }))
 }
 
+/// The dispatcher (routing decisions, escalations, overflow) and the escalation timers that drive
+/// it, one per domain, re-armed from the store.
+async fn routing_engine(
+    settings: &Settings,
+    routing: &SharedRouting,
+    store: &Arc<dyn Store>,
+    publisher: &KafkaPublisher,
+) -> Result<(Arc<Dispatcher>, Arc<EscalationTimers>), Error> {
+    let dispatch = DispatchSettings {
+        decision_ttl: Duration::from_secs(settings.pipeline.decision_ttl_secs),
+        token_ttl: settings.acks.token_ttl(),
+    };
+    let publisher: Arc<dyn Publisher> = Arc::new(publisher.clone());
+    let signer = settings.acks.signer();
+    let dispatcher = Arc::new(Dispatcher::new(routing.clone(), store.clone(), publisher, signer, dispatch));
+    let domains = routing.load().domains().map(|d| d.name.clone()).collect();
+    let timers = EscalationTimers::start(
+        domains,
+        store.clone(),
+        dispatcher.clone(),
+        TimerSettings::default(),
+        wall_clock(),
+    )
+    .await
+    .map_err(|e| Error::Actor(format!("escalation timers: {e}")))?;
+    let timers = Arc::new(timers);
+    dispatcher.report_deadlines_to(timers.clone());
+    Ok((dispatcher, timers))
+}
+
+/// The rules-file watcher (when a file is configured) and the task that gives domains added by a
+/// reload their escalation timer.
+fn background_tasks(
+    settings: &Settings,
+    handle: &RoutingHandle,
+    timers: &Arc<EscalationTimers>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let Some(file) = &settings.routing_rules.file {
+        let interval = settings.routing_rules.reload_interval();
+        tasks.push(crate::routing_reload::watch(handle.clone(), file.clone(), interval, stopped));
+    }
+    let (handle, timers) = (handle.clone(), timers.clone());
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            timers.ensure(handle.load().domains().map(|d| d.name.clone()));
+        }
+    }));
+    tasks
+}
+
 /// A running pipeline.
 pub struct Pipeline {
     root: ActorRef<RootMsg>,
@@ -65,6 +123,11 @@ pub struct Pipeline {
     consumer_failures: tokio::sync::mpsc::UnboundedReceiver<String>,
     consumers: Vec<StageConsumer>,
     publisher: KafkaPublisher,
+    routing: RoutingHandle,
+    timers: Arc<EscalationTimers>,
+    /// Dropping it stops the rules-file watcher; sending `true` too.
+    stop_background: tokio::sync::watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Pipeline {
@@ -75,12 +138,15 @@ impl Pipeline {
         store: Arc<dyn Store>,
         wrappers: StageWrappers,
     ) -> Result<Self, Error> {
-        let routing = Arc::new(settings.routing()?);
+        let handle = settings.routing_handle()?;
+        let routing = handle.shared();
         let names = TopicNames::new(&settings.kafka.topic_prefix);
         let publisher = KafkaPublisher::new(&client::producer(&settings.kafka, brokers), names.clone())?;
         let (root, root_done) = Actor::spawn(None, RootSupervisor, ()).await?;
+        let (dispatcher, timers) = routing_engine(settings, &routing, &store, &publisher).await?;
+        let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+        let background = background_tasks(settings, &handle, &timers, background_stopped);
 
-        let decision_ttl = Duration::from_secs(settings.pipeline.decision_ttl_secs);
         let intelligence = intelligence(settings, routing.clone(), store.clone()).await?;
         let intake = IntakeStage::new(routing.clone())
             .with_raw_payloads(Arc::new(crate::capture::RawPayloads::new(&settings.sources)))
@@ -99,12 +165,11 @@ impl Pipeline {
             Some(w) => w(stage),
             None => stage,
         };
-        let stages: [(Arc<dyn Stage>, Topic); 3] = [
+        let acks = AckStage::new(store.clone(), timers.clone());
+        let stages: [(Arc<dyn Stage>, Topic); 4] = [
             (wrap(Arc::new(intake), &wrappers.intake), Topic::Inbound),
-            (
-                wrap(Arc::new(RouterStage::new(routing, store, decision_ttl)), &wrappers.router),
-                Topic::Qualified,
-            ),
+            (wrap(Arc::new(RouterStage::new(dispatcher)), &wrappers.router), Topic::Qualified),
+            (wrap(Arc::new(acks), &wrappers.acks), Topic::Acks),
             (wrap(Arc::new(learner), &wrappers.learner), Topic::Outcomes),
         ];
 
@@ -138,7 +203,27 @@ impl Pipeline {
             };
             consumers.push(StageConsumer::start(config, supervisor, restart_rx, offsets)?);
         }
-        Ok(Pipeline { root, root_done, consumer_failures, consumers, publisher })
+        Ok(Pipeline {
+            root,
+            root_done,
+            consumer_failures,
+            consumers,
+            publisher,
+            routing: handle,
+            timers,
+            stop_background,
+            background,
+        })
+    }
+
+    /// The routing configuration in force (reloaded from `routing_rules.file` when it changes).
+    pub fn routing(&self) -> RoutingHandle {
+        self.routing.clone()
+    }
+
+    /// The escalation timers, one per routing domain.
+    pub fn timers(&self) -> &EscalationTimers {
+        &self.timers
     }
 
     /// True once every stage consumer has joined its group.
@@ -178,6 +263,11 @@ impl Pipeline {
         for consumer in self.consumers {
             consumer.shutdown().await;
         }
+        let _ = self.stop_background.send(true);
+        for task in self.background {
+            task.abort();
+        }
+        self.timers.stop();
         self.publisher.flush(Duration::from_secs(5));
         self.root.stop(None);
         let _ = self.root_done.await;

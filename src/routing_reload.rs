@@ -34,6 +34,11 @@ impl RoutingHandle {
         self.0.load_full()
     }
 
+    /// The swap cell itself, for the actors (which know nothing of files).
+    pub fn shared(&self) -> speedlead_actors::rules::SharedRouting {
+        self.0.clone()
+    }
+
     fn store(&self, routing: Routing) {
         self.0.store(Arc::new(routing));
     }

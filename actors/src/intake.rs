@@ -20,19 +20,19 @@ use crate::codec::{parse_envelope, to_json};
 use crate::intelligence::LeadIntelligence;
 use crate::normalize::{normalize_email, normalize_phone};
 use crate::ports::{FetchError, LeadFetcher, Outbound, RawLeadParser, Record};
-use crate::rules::Routing;
+use crate::rules::{Routing, SharedRouting};
 use crate::stage::{Stage, StageError};
 use crate::telemetry::observe_segment;
 
 pub struct IntakeStage {
-    routing: Arc<Routing>,
+    routing: SharedRouting,
     raw: Option<Arc<dyn RawLeadParser>>,
     fetcher: Option<Arc<dyn LeadFetcher>>,
     intelligence: Option<Arc<LeadIntelligence>>,
 }
 
 impl IntakeStage {
-    pub fn new(routing: Arc<Routing>) -> Self {
+    pub fn new(routing: SharedRouting) -> Self {
         IntakeStage { routing, raw: None, fetcher: None, intelligence: None }
     }
 
@@ -109,9 +109,9 @@ impl IntakeStage {
         mut hops: Hops,
         captured_at: DateTime<Utc>,
     ) -> Result<Vec<Outbound>, StageError> {
-        let lead = qualify(inbound, &self.routing)?;
+        let lead = qualify(inbound, &self.routing.load())?;
         let capture_id = lead.lead_id.to_string();
-        let mut out = Vec::with_capacity(3);
+        let mut out = Vec::with_capacity(4);
         let lead = match &self.intelligence {
             None => lead,
             Some(intelligence) => {
@@ -140,7 +140,15 @@ impl IntakeStage {
         // One message per capture, even when captures merge into one lead.
         let id = derived_id(&["qualified", &capture_id]);
         let key = lead.routing_domain.clone();
+        // The lifecycle's "created/updated" event carries the whole lead, so an audit (or
+        // `speedlead simulate`) can tell from `leads.events` alone what the router was given.
+        let event_id = derived_id(&["event", event_type::QUALIFIED, &capture_id]);
+        let lead_event = LeadEvent::Qualified(Box::new(lead.clone()));
+        let event = Envelope::with_id(event_id, event_type::QUALIFIED, correlation_id, lead_event)
+            .with_hops(hops.clone());
+        let events_key = lead.lead_id.to_string();
         let envelope = Envelope::with_id(id, event_type::QUALIFIED, correlation_id, lead).with_hops(hops);
+        out.push(Outbound { topic: Topic::Events, key: events_key, payload: to_json(&event) });
         out.push(Outbound { topic: Topic::Qualified, key, payload: to_json(&envelope) });
         Ok(out)
     }
@@ -210,7 +218,7 @@ pub fn qualify(inbound: &InboundLead, routing: &Routing) -> Result<QualifiedLead
         country,
     };
     let lead_id = speedlead_topics::lead_id(&inbound.source, &inbound.event_id);
-    Ok(QualifiedLead {
+    let mut lead = QualifiedLead {
         lead_id,
         lead_key: lead_key(
             contact.email.as_deref(),
@@ -218,7 +226,7 @@ pub fn qualify(inbound: &InboundLead, routing: &Routing) -> Result<QualifiedLead
             &inbound.source,
             &inbound.event_id,
         ),
-        routing_domain: routing.domain_for(&contact).to_string(),
+        routing_domain: String::new(),
         source: inbound.source.clone(),
         event_id: inbound.event_id.clone(),
         contact,
@@ -230,7 +238,11 @@ pub fn qualify(inbound: &InboundLead, routing: &Routing) -> Result<QualifiedLead
         account: None,
         enrichment: None,
         score: None,
-    })
+    };
+    // Rules on what intake already knows (country, source, language, …); intelligence decides again
+    // once enrichment and score are known.
+    lead.routing_domain = routing.domain_for_lead(&lead).to_string();
+    Ok(lead)
 }
 
 #[cfg(test)]

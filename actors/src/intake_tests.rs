@@ -23,11 +23,13 @@ async fn qualifies_and_keys_by_routing_domain() {
         inbound("e1", contact(Some(" Ana@Example.com"), Some("030 901820"), Some("de"))),
     );
     let out = stage.process(&rec).await.unwrap();
-    assert_eq!(out.len(), 1);
-    assert_eq!(out[0].topic, Topic::Qualified);
-    assert_eq!(out[0].key, "emea");
-    let env = parse_envelope::<QualifiedLead>(&record(0, &out[0].payload)).unwrap();
+    assert_eq!(out.len(), 2, "lead.qualified on leads.events, the lead on leads.qualified");
+    assert_eq!((out[1].topic, out[1].key.as_str()), (Topic::Qualified, "emea"));
+    let env = parse_envelope::<QualifiedLead>(&record(0, &out[1].payload)).unwrap();
     let lead = env.payload;
+    assert_eq!((out[0].topic, out[0].key.clone()), (Topic::Events, lead.lead_id.to_string()));
+    let event = parse_envelope::<speedlead_topics::LeadEvent>(&record(0, &out[0].payload)).unwrap();
+    assert!(matches!(event.payload, speedlead_topics::LeadEvent::Qualified(ref q) if **q == lead));
     assert_eq!(lead.lead_key, "ana@example.com");
     assert_eq!(lead.contact.phone.as_deref(), Some("+4930901820"));
     assert_eq!(lead.contact.name.as_deref(), Some("Ana Lopez"));
@@ -79,15 +81,16 @@ async fn consent_and_signals_travel_with_the_lead() {
     let mut lead = inbound("e", contact(Some("a@b.co"), None, None));
     lead.consent.insert("email_marketing".into(), true);
     lead.signals.insert("pages_viewed".into(), 7.into());
-    let q = qualify(&lead, &routing()).unwrap();
+    let q = qualify(&lead, &routing().load()).unwrap();
     assert_eq!(q.consent, lead.consent);
     assert_eq!(q.signals, lead.signals);
 }
 
 #[tokio::test]
 async fn keeps_the_lead_when_only_one_channel_is_unusable() {
-    let lead = qualify(&inbound("e", contact(Some("not-an-email"), Some("+14155552671"), None)), &routing())
-        .unwrap();
+    let lead =
+        qualify(&inbound("e", contact(Some("not-an-email"), Some("+14155552671"), None)), &routing().load())
+            .unwrap();
     assert_eq!(lead.contact.email, None);
     assert_eq!(lead.lead_key, "+14155552671");
     assert_eq!(lead.warnings.len(), 1);

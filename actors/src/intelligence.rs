@@ -19,7 +19,7 @@ use crate::account::{match_account, AccountMatcher};
 use crate::dedupe::{apply_capture, find_returning, save, Capture, PersonRecord};
 use crate::model::{features_of, Model};
 use crate::ports::Enricher;
-use crate::rules::Routing;
+use crate::rules::SharedRouting;
 use crate::scoring::{LeadFacts, Scorer};
 use crate::stage::StageError;
 use crate::store::{Store, StoreError};
@@ -67,6 +67,12 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 /// The key under which a lead's model features wait for its outcome.
 pub fn features_key(lead_id: &str) -> String {
     format!("features:{lead_id}")
+}
+
+/// Where the routing domain claimed for a lead is kept (see `remember`): the router's routes and
+/// the learner's release of a closed lead are per domain.
+pub fn domain_claim_key(lead_id: &str) -> String {
+    format!("domain:{lead_id}")
 }
 
 /// A copy of the learned model, refreshed from the store in the background so scoring never waits
@@ -128,7 +134,7 @@ impl ModelSnapshot {
 /// The steps, wired to their ports and settings.
 pub struct LeadIntelligence {
     pub store: Arc<dyn Store>,
-    pub routing: Arc<Routing>,
+    pub routing: SharedRouting,
     pub enricher: Option<Arc<dyn Enricher>>,
     pub scorer: Scorer,
     pub accounts: AccountMatcher,
@@ -156,16 +162,21 @@ impl LeadIntelligence {
     ) -> Result<Qualified, StageError> {
         let (mut person, previous_score, merged) = self.identify(&mut lead, captured_at).await?;
         self.match_and_enrich(&mut lead).await?;
-        // A new person of an owned account goes to the owner's domain, whatever the territory says:
-        // one company hears from one rep. Saved with the person, so they come back there too.
-        let owner = lead.account.as_ref().and_then(|a| a.owner.as_deref());
+        let (score, features) = self.score(&mut lead, captured_at);
+        // A new person's domain is decided now that enrichment and score are known (rules match on
+        // them): a new person of an owned account goes to the owner's domain, whatever the rules
+        // say, so one company hears from one rep; else the first matching rule's domain. Saved with
+        // the person, so they come back there too.
         if person.captures.len() == 1 {
-            if let Some(domain) = owner.and_then(|rep| self.routing.domain_of_rep(rep)) {
-                lead.routing_domain = domain.to_string();
-            }
+            let routing = self.routing.load();
+            let owner = lead.account.as_ref().and_then(|a| a.owner.as_deref());
+            let domain = match owner.and_then(|rep| routing.domain_of_rep(rep)) {
+                Some(domain) => domain,
+                None => routing.domain_for_lead(&lead),
+            };
+            lead.routing_domain = domain.to_string();
         }
         person.routing_domain = lead.routing_domain.clone();
-        let (score, features) = self.score(&mut lead, captured_at);
         person.score = Some(score.score);
         person.account_id = lead.account.as_ref().map(|a| a.account_id.clone());
         self.remember(&mut person, &mut lead, &features).await?;
@@ -187,7 +198,7 @@ impl LeadIntelligence {
         let (person, merge) = apply_capture(existing, &capture);
         lead.lead_id = person.lead_id;
         // A domain since removed from the configuration no longer routes: the territory's does.
-        if self.routing.reps(&person.routing_domain).is_some() {
+        if self.routing.load().reps(&person.routing_domain).is_some() {
             lead.routing_domain = person.routing_domain.clone();
         }
         lead.contact = person.contact.clone();
@@ -249,7 +260,7 @@ impl LeadIntelligence {
     ) -> Result<(), StageError> {
         let features_json = serde_json::to_string(features).expect("features serialize");
         let lead_id = lead.lead_id.to_string();
-        let (features_key, domain_key) = (features_key(&lead_id), format!("domain:{lead_id}"));
+        let (features_key, domain_key) = (features_key(&lead_id), domain_claim_key(&lead_id));
         let ttl = DAY * self.dedupe.person_ttl_days as u32;
         let (saved, remembered, claimed) = tokio::join!(
             self.save_person(person, ttl),
@@ -258,7 +269,7 @@ impl LeadIntelligence {
         );
         saved.and(remembered)?;
         let mut claimed = claimed?.value;
-        if self.routing.reps(&claimed).is_none() {
+        if self.routing.load().reps(&claimed).is_none() {
             // Claimed by a domain since removed from the configuration: this capture's domain holds.
             self.store.replace(&domain_key, &lead.routing_domain, ttl).await?;
             claimed = lead.routing_domain.clone();

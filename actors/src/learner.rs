@@ -50,6 +50,7 @@ impl Stage for LearnerStage {
     async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
         let outcome = parse_envelope::<Outcome>(record)?.payload;
         let lead_id = outcome.lead_id.to_string();
+        self.release(&lead_id).await?;
         let Some(stored) = self.store.recall(&features_key(&lead_id)).await? else {
             // Scored before features were kept, or longer ago than they are kept: nothing to learn.
             count("no_features");
@@ -67,6 +68,21 @@ impl Stage for LearnerStage {
             count("duplicate");
         }
         Ok(Vec::new())
+    }
+}
+
+impl LearnerStage {
+    /// A lead with an outcome is closed: its rep's open slot is freed for the next lead (capacity
+    /// caps count open leads). The domain is the one intake claimed for the lead; idempotent, so a
+    /// redelivered outcome frees nothing twice.
+    async fn release(&self, lead_id: &str) -> Result<(), StageError> {
+        if let Some(domain) = self.store.recall(&crate::intelligence::domain_claim_key(lead_id)).await? {
+            if let Some(rep) = self.store.release(&domain, lead_id).await? {
+                tracing::debug!(lead_id, rep, "lead closed; rep's open slot freed");
+                metrics::counter!("speedlead_leads_closed_total", "domain" => domain).increment(1);
+            }
+        }
+        Ok(())
     }
 }
 

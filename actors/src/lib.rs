@@ -10,9 +10,15 @@
 
 pub mod account;
 pub mod ack_token;
+pub mod acks;
 pub mod backoff;
 pub mod codec;
+pub mod deadline_queue;
 pub mod dedupe;
+pub mod dispatch;
+#[path = "dispatch_escalate.rs"]
+mod dispatch_escalate;
+pub mod escalation;
 pub mod intake;
 pub mod intelligence;
 pub mod learner;
@@ -34,5 +40,7 @@ pub mod store_contract;
 pub mod supervisor;
 pub mod telemetry;
 
+#[cfg(test)]
+pub(crate) mod routing_testkit;
 #[cfg(test)]
 pub(crate) mod testkit;

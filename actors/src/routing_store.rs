@@ -269,6 +269,10 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// other.
     async fn overflow(&self, domain: &str, pool: &str, limit: usize) -> Result<Vec<Queued>, StoreError>;
 
+    /// Takes a lead out of `pool`'s overflow without assigning it (it was accepted while waiting);
+    /// true if it was queued there.
+    async fn remove_overflow(&self, domain: &str, pool: &str, lead_id: &str) -> Result<bool, StoreError>;
+
     /// How many leads wait in `pool`'s overflow.
     async fn overflow_len(&self, domain: &str, pool: &str) -> Result<u64, StoreError>;
 }

@@ -20,9 +20,18 @@ pub use crate::rules_config::*;
 /// `sla.grades` accept.
 pub const GRADES: [&str; 4] = ["A", "B", "C", "D"];
 
-/// The names of the grades' pools, in [`GRADES`] order. Their names are their store keys (turn
-/// counters), so they must stay stable across releases.
+/// The names of the grades' pools, in [`GRADES`] order. Their names are their store keys (rotation
+/// cursors), so they must stay stable across releases.
 const POOL_NAMES: [&str; 4] = ["grade:A", "grade:B", "grade:C", "grade:D"];
+
+/// The routing configuration as every stage holds it: swapped whole when the rules file is reloaded,
+/// read without locks (a decision loads it once and sees one consistent version).
+pub type SharedRouting = std::sync::Arc<arc_swap::ArcSwap<Routing>>;
+
+/// Shares `routing` for the stages (and a reload watcher).
+pub fn shared(routing: Routing) -> SharedRouting {
+    std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(routing))
+}
 
 /// The implicit pool of every domain: all its reps, round robin. Reserved, like `grade:*`, so an
 /// explicit pool can never take over an existing rotation's store keys.
@@ -82,14 +91,6 @@ pub struct Route<'a> {
     /// The rule's requirements for this lead (the pool's own skills are added when choosing).
     pub required_skills: Vec<String>,
     pub sla: Duration,
-}
-
-/// The reps a lead takes its round-robin turn among: the pool of its grade, or the domain's reps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rotation<'a> {
-    /// The rotation's name in the store (its own turn counter), `None` for the domain's own.
-    pub pool: Option<&'a str>,
-    pub reps: &'a [String],
 }
 
 impl Routing {
@@ -231,19 +232,6 @@ impl Routing {
             rule: rule.map(|r| r.name.as_str()),
             required_skills,
             sla: secs.map(Duration::from_secs).unwrap_or(domain.sla),
-        })
-    }
-
-    /// Where a lead of `domain` with `grade` (none when unscored) takes a round-robin turn: the
-    /// grade's pool (store name `grade:<grade>`) if the domain has one, else all the domain's reps.
-    /// `None` for an unknown domain. Superseded by [`Routing::route`]; kept while the router
-    /// still calls it.
-    pub fn rotation(&self, domain: &str, grade: Option<&str>) -> Option<Rotation<'_>> {
-        let domain = self.domain(domain)?;
-        let pool = grade.and_then(|g| domain.grade_pools[GRADES.iter().position(|&x| x == g)?]);
-        Some(match pool {
-            Some(k) => Rotation { pool: Some(&domain.pools[k].name), reps: &domain.pools[k].reps },
-            None => Rotation { pool: None, reps: &domain.reps },
         })
     }
 }

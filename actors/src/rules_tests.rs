@@ -93,17 +93,28 @@ fn with_pools(pools: Value) -> RoutingConfig {
 }
 
 #[test]
-fn grade_pools_pick_the_rotation_of_a_graded_lead() {
+fn grade_pools_take_the_leads_of_their_grade() {
     let r = Routing::new(with_pools(json!({"A": ["dora"], "C": ["chloe", "dora"]}))).unwrap();
-    let all = ["chloe".to_string(), "dora".to_string()];
-    let dora = ["dora".to_string()];
-    assert_eq!(r.rotation("emea", Some("A")), Some(Rotation { pool: Some("grade:A"), reps: &dora }));
-    assert_eq!(r.rotation("emea", Some("C")).unwrap().pool, Some("grade:C"));
-    assert_eq!(r.rotation("emea", Some("B")), Some(Rotation { pool: None, reps: &all }));
-    assert_eq!(r.rotation("emea", Some("a")), Some(Rotation { pool: None, reps: &all }), "grades are exact");
-    assert_eq!(r.rotation("emea", None), Some(Rotation { pool: None, reps: &all }));
-    assert_eq!(r.rotation("na", Some("A")).unwrap().pool, None, "pools are per domain");
-    assert_eq!(r.rotation("apac", Some("A")), None);
+    let emea = r.domain("emea").unwrap();
+    let (a, c) = (emea.pool("grade:A").unwrap(), emea.pool("grade:C").unwrap());
+    assert_eq!((a.strategy, a.reps.as_slice()), (Strategy::RoundRobin, &["dora".to_string()][..]));
+    assert_eq!(c.reps, ["chloe", "dora"]);
+    assert!(a.skills.is_empty() && a.backup.is_none() && a.sla_secs.is_none());
+    assert!(emea.pool("grade:B").is_none() && r.domain("na").unwrap().pool("grade:A").is_none());
+    let pool_of = |domain: &str, grade: Option<&str>| {
+        let scored = |g| json!({"routing_domain": domain, "score": score(50, g)});
+        let l = lead(grade.map_or(json!({"routing_domain": domain}), scored));
+        r.route(&l).map(|route| (route.pool.name.clone(), route.pool.reps.clone(), route.rule))
+    };
+    let dora = vec!["dora".to_string()];
+    let all = vec!["chloe".to_string(), "dora".to_string()];
+    assert_eq!(pool_of("emea", Some("A")), Some(("grade:A".into(), dora, None)));
+    assert_eq!(pool_of("emea", Some("C")).unwrap().0, "grade:C");
+    assert_eq!(pool_of("emea", Some("B")), Some(("all".into(), all.clone(), None)), "no pool: default");
+    assert_eq!(pool_of("emea", Some("a")).unwrap().0, "all", "grades are exact");
+    assert_eq!(pool_of("emea", None), Some(("all".into(), all, None)), "unscored: default");
+    assert_eq!(pool_of("na", Some("A")).unwrap().0, "all", "pools are per domain");
+    assert_eq!(pool_of("apac", Some("A")), None, "unknown domain");
 }
 
 #[test]

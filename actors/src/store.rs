@@ -1,7 +1,10 @@
-//! The state stages keep between records (idempotency keys, assignment decisions, round-robin turns,
-//! the people and accounts dedupe matches against, the learned scoring model's weights) and its
-//! in-memory implementation. The Redis implementation lives in the `speedlead` binary; both must
-//! pass [`crate::store_contract`].
+//! The state stages keep between records (idempotency keys, the people and accounts dedupe matches
+//! against, the learned scoring model's weights) and its in-memory implementation. The Redis
+//! implementation lives in the `speedlead` binary; both must pass [`crate::store_contract`].
+//!
+//! Routing state (each lead's route, the reps' live state, the pools' rotation cursors, SLA
+//! deadlines, overflow queues) is not declared here but in [`crate::routing_store::RoutingStore`],
+//! a supertrait of [`Store`], so one store serves both.
 //!
 //! Every operation is one atomic step (one round trip on Redis) because a partition worker awaits it
 //! once per lead: a second round trip would add directly to speed-to-lead.
@@ -23,8 +26,6 @@ mod routing;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("no candidate reps to choose from")]
-    NoCandidates,
     #[error("store unavailable: {0}")]
     Unavailable(String),
     /// A value cannot be stored or read back: written by an incompatible version, or a model step
@@ -57,14 +58,6 @@ pub struct Remembered {
     pub first: bool,
 }
 
-/// Result of [`Store::assign_round_robin_in`] and [`Store::assign_to`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub rep_id: String,
-    /// False when the lead already had a decision (a redelivery): the same rep is returned.
-    pub fresh: bool,
-}
-
 #[async_trait]
 /// Routing state is part of it (see [`crate::routing_store`]) so one `Arc<dyn Store>` serves both.
 pub trait Store: crate::routing_store::RoutingStore {
@@ -80,62 +73,6 @@ pub trait Store: crate::routing_store::RoutingStore {
 
     /// Drops idempotency `key`, so a retry of work that failed can claim it again.
     async fn forget(&self, key: &str) -> Result<(), StoreError>;
-
-    /// Returns the lead's existing decision in `domain`, or takes the next turn of one of the
-    /// domain's rotations over `candidates` and stores it as the decision for `ttl`. Atomic, so a
-    /// redelivered or concurrently processed lead can never get a second rep, and turns are never
-    /// skipped or reused.
-    ///
-    /// `pool` names the rotation: `None` is the domain's own (all its reps), `Some(name)` a pool of
-    /// some of them (e.g. `grade:A`, the reps who take the domain's A-leads) with a turn counter of
-    /// its own, so pools and the domain rotate independently. The decision is the domain's either
-    /// way, keyed by (domain, lead id) alone: a lead decided through one rotation keeps its rep when
-    /// asked again through another (its grade changed between deliveries) and takes no second turn.
-    async fn assign_round_robin_in(
-        &self,
-        domain: &str,
-        pool: Option<&str>,
-        lead_id: &str,
-        candidates: &[String],
-        ttl: Duration,
-    ) -> Result<Decision, StoreError>;
-
-    /// [`Store::assign_round_robin_in`] through the domain's own rotation (`pool` `None`).
-    async fn assign_round_robin(
-        &self,
-        domain: &str,
-        lead_id: &str,
-        candidates: &[String],
-        ttl: Duration,
-    ) -> Result<Decision, StoreError> {
-        self.assign_round_robin_in(domain, None, lead_id, candidates, ttl).await
-    }
-
-    /// Returns the lead's existing decision in `domain` (not fresh), else stores `rep_id` as the
-    /// decision for `ttl` (fresh). Same decisions as [`Store::assign_round_robin_in`], so whichever
-    /// of the two decides first, the other returns its rep; no round-robin turn is taken, because a rep
-    /// chosen for another reason (the lead's or the account's owner) should not cost the domain's
-    /// rotation a turn.
-    async fn assign_to(
-        &self,
-        domain: &str,
-        lead_id: &str,
-        rep_id: &str,
-        ttl: Duration,
-    ) -> Result<Decision, StoreError>;
-
-    /// The stored decision for a lead, if any.
-    async fn assignment(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError>;
-
-    /// How many turns one rotation of the domain has taken (`pool` as in
-    /// [`Store::assign_round_robin_in`]): decisions it made, not counting redeliveries.
-    async fn round_robin_turns_in(&self, domain: &str, pool: Option<&str>) -> Result<u64, StoreError>;
-
-    /// How many turns the domain's own rotation (all its reps) has taken; turns of its pools are
-    /// not counted (see [`Store::round_robin_turns_in`]).
-    async fn round_robin_turns(&self, domain: &str) -> Result<u64, StoreError> {
-        self.round_robin_turns_in(domain, None).await
-    }
 
     /// The person whose record is indexed under `email_key` (a `dedupe::match_email_key`), else the
     /// one indexed under `phone` (E.164). Email wins when both point at records: an email address
@@ -265,17 +202,11 @@ pub struct AccountRecord {
 
 pub type SharedStore = Arc<dyn Store>;
 
-/// Picks the candidate for a 1-based round-robin turn.
-pub fn candidate_for_turn(candidates: &[String], turn: u64) -> &str {
-    &candidates[((turn - 1) % candidates.len() as u64) as usize]
-}
-
 /// In-process store for the embedded default and for unit tests. State dies with the process, which
 /// is why production uses Redis.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     values: DashMap<String, Expiring>,
-    turns: DashMap<String, u64>,
     directory: people::Directory,
     models: model::Models,
     routing: routing::RoutingState,
@@ -317,18 +248,6 @@ fn idempotency_key(key: &str) -> String {
     format!("idem\u{1f}{key}")
 }
 
-fn decision_key(domain: &str, lead_id: &str) -> String {
-    format!("decision\u{1f}{domain}\u{1f}{lead_id}")
-}
-
-/// The domain's own rotation is counted under its name, a pool's under (domain, pool).
-fn turns_key(domain: &str, pool: Option<&str>) -> String {
-    match pool {
-        None => domain.to_string(),
-        Some(pool) => format!("{domain}\u{1f}{pool}"),
-    }
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn remember(&self, key: &str, value: &str, ttl: Duration) -> Result<Remembered, StoreError> {
@@ -351,50 +270,6 @@ impl Store for MemoryStore {
     async fn forget(&self, key: &str) -> Result<(), StoreError> {
         self.values.remove(&idempotency_key(key));
         Ok(())
-    }
-
-    async fn assign_round_robin_in(
-        &self,
-        domain: &str,
-        pool: Option<&str>,
-        lead_id: &str,
-        candidates: &[String],
-        ttl: Duration,
-    ) -> Result<Decision, StoreError> {
-        if candidates.is_empty() {
-            return Err(StoreError::NoCandidates);
-        }
-        // The turn is taken inside the entry's lock, so only a lead without a decision consumes one.
-        let stored = self.get_or_insert(decision_key(domain, lead_id), ttl, || {
-            let mut turn = self.turns.entry(turns_key(domain, pool)).or_insert(0);
-            *turn += 1;
-            candidate_for_turn(candidates, *turn).to_string()
-        });
-        Ok(Decision { rep_id: stored.value, fresh: stored.first })
-    }
-
-    async fn assign_to(
-        &self,
-        domain: &str,
-        lead_id: &str,
-        rep_id: &str,
-        ttl: Duration,
-    ) -> Result<Decision, StoreError> {
-        let stored = self.get_or_insert(decision_key(domain, lead_id), ttl, || rep_id.to_string());
-        Ok(Decision { rep_id: stored.value, fresh: stored.first })
-    }
-
-    async fn assignment(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError> {
-        let now = Instant::now();
-        Ok(self
-            .values
-            .get(&decision_key(domain, lead_id))
-            .filter(|v| v.expires > now)
-            .map(|v| v.value.clone()))
-    }
-
-    async fn round_robin_turns_in(&self, domain: &str, pool: Option<&str>) -> Result<u64, StoreError> {
-        Ok(self.turns.get(&turns_key(domain, pool)).map(|t| *t).unwrap_or(0))
     }
 
     async fn find_person(

@@ -3,12 +3,11 @@
 //!
 //! Keys are random per run, so the suite can run repeatedly against a shared Redis.
 
-use std::collections::HashMap;
 use std::slice;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::{AccountRecord, Store, StoreError};
+use crate::store::{AccountRecord, Store};
 
 #[path = "store_contract_model.rs"]
 mod model;
@@ -31,14 +30,6 @@ pub async fn run_all(store: Arc<dyn Store>) {
     remember_is_atomic_under_concurrency(store.clone()).await;
     remember_expires_after_its_ttl(&*store).await;
     replace_and_forget_settle_a_claim(&*store).await;
-    assignment_is_idempotent(&*store).await;
-    round_robin_rotates_in_order(&*store).await;
-    round_robin_is_fair_under_concurrency(store.clone()).await;
-    domains_rotate_independently(&*store).await;
-    assigning_without_candidates_is_an_error(&*store).await;
-    pools_rotate_independently(&*store).await;
-    a_decision_survives_a_change_of_rotation(&*store).await;
-    concurrent_rotations_decide_each_lead_once(store.clone()).await;
     person_is_found_by_email_key_or_phone(&*store).await;
     email_wins_over_phone(&*store).await;
     newest_save_takes_a_phone_over(&*store).await;
@@ -50,8 +41,6 @@ pub async fn run_all(store: Arc<dyn Store>) {
     account_owner_survives_saves(&*store).await;
     account_expires(&*store).await;
     finding_an_account_keeps_it_alive(&*store).await;
-    assign_to_keeps_the_first_decision(&*store).await;
-    assign_to_and_round_robin_agree(&*store).await;
     record_owner_sets_person_and_first_account_owner(&*store).await;
     record_owner_creates_nothing(&*store).await;
     model::run_all(store.clone()).await;
@@ -106,175 +95,6 @@ async fn replace_and_forget_settle_a_claim(store: &dyn Store) {
     store.forget(&key).await.unwrap();
     assert_eq!(store.recall(&key).await.unwrap(), None, "replace_and_forget_settle_a_claim: forgotten");
     assert!(store.remember(&key, "retry", TTL).await.unwrap().first, "a forgotten key can be claimed again");
-}
-
-async fn assignment_is_idempotent(store: &dyn Store) {
-    let domain = unique("dom");
-    let candidates = reps(3);
-    let first = store.assign_round_robin(&domain, "lead-1", &candidates, TTL).await.unwrap();
-    assert!(first.fresh, "assignment_is_idempotent: first decision is fresh");
-    for _ in 0..3 {
-        let again = store.assign_round_robin(&domain, "lead-1", &candidates, TTL).await.unwrap();
-        assert_eq!(again.rep_id, first.rep_id, "assignment_is_idempotent: same rep on redelivery");
-        assert!(!again.fresh, "assignment_is_idempotent: redelivery is not fresh");
-    }
-    assert_eq!(
-        store.round_robin_turns(&domain).await.unwrap(),
-        1,
-        "assignment_is_idempotent: no turn consumed"
-    );
-    assert_eq!(store.assignment(&domain, "lead-1").await.unwrap(), Some(first.rep_id));
-    assert_eq!(store.assignment(&domain, "lead-none").await.unwrap(), None);
-}
-
-async fn round_robin_rotates_in_order(store: &dyn Store) {
-    let domain = unique("dom");
-    let candidates = reps(3);
-    let mut got = Vec::new();
-    for i in 0..7 {
-        got.push(store.assign_round_robin(&domain, &format!("l{i}"), &candidates, TTL).await.unwrap().rep_id);
-    }
-    let want = ["rep-1", "rep-2", "rep-3", "rep-1", "rep-2", "rep-3", "rep-1"];
-    assert_eq!(got, want, "round_robin_rotates_in_order");
-}
-
-async fn round_robin_is_fair_under_concurrency(store: Arc<dyn Store>) {
-    let domain = unique("dom");
-    let candidates = reps(4);
-    let leads = 41;
-    let tasks: Vec<_> = (0..leads)
-        .map(|i| {
-            let (store, domain, candidates) = (store.clone(), domain.clone(), candidates.clone());
-            tokio::spawn(async move {
-                store.assign_round_robin(&domain, &format!("l{i}"), &candidates, TTL).await.unwrap().rep_id
-            })
-        })
-        .collect();
-    let mut per_rep: HashMap<String, usize> = HashMap::new();
-    for t in tasks {
-        *per_rep.entry(t.await.unwrap()).or_default() += 1;
-    }
-    // With N reps and M leads each rep gets floor(M/N) or ceil(M/N).
-    let (lo, hi) = (leads / candidates.len(), leads.div_ceil(candidates.len()));
-    assert_eq!(per_rep.len(), candidates.len(), "round_robin_is_fair_under_concurrency: {per_rep:?}");
-    assert!(
-        per_rep.values().all(|n| (lo..=hi).contains(n)),
-        "round_robin_is_fair_under_concurrency: {per_rep:?}"
-    );
-}
-
-async fn domains_rotate_independently(store: &dyn Store) {
-    let (a, b) = (unique("dom-a"), unique("dom-b"));
-    let candidates = reps(2);
-    store.assign_round_robin(&a, "x1", &candidates, TTL).await.unwrap();
-    let first_in_b = store.assign_round_robin(&b, "y1", &candidates, TTL).await.unwrap();
-    assert_eq!(first_in_b.rep_id, "rep-1", "domains_rotate_independently");
-    assert_eq!(store.round_robin_turns(&a).await.unwrap(), 1, "domains_rotate_independently");
-}
-
-async fn assigning_without_candidates_is_an_error(store: &dyn Store) {
-    let err = store.assign_round_robin(&unique("dom"), "l", &[], TTL).await.unwrap_err();
-    assert_eq!(err, StoreError::NoCandidates, "assigning_without_candidates_is_an_error");
-}
-
-async fn pools_rotate_independently(store: &dyn Store) {
-    let (domain, other) = (unique("dom"), unique("dom"));
-    let (all, hot) = (reps(3), vec!["rep-2".to_string(), "rep-3".to_string()]);
-    let plain = |lead: &'static str| store.assign_round_robin(&domain, lead, &all, TTL);
-    let pooled = |lead: &'static str| store.assign_round_robin_in(&domain, Some("grade:A"), lead, &hot, TTL);
-    let mut got = Vec::new();
-    for next in [plain("p1"), pooled("a1"), pooled("a2"), plain("p2"), pooled("a3"), plain("p3")] {
-        got.push(next.await.unwrap().rep_id);
-    }
-    let want = ["rep-1", "rep-2", "rep-3", "rep-2", "rep-2", "rep-3"];
-    assert_eq!(got, want, "pools_rotate_independently: each rotation keeps its own turn");
-    let turns = |pool| store.round_robin_turns_in(&domain, pool);
-    assert_eq!(turns(None).await.unwrap(), 3, "pools_rotate_independently: domain turns");
-    assert_eq!(store.round_robin_turns(&domain).await.unwrap(), 3, "pools_rotate_independently: plain");
-    assert_eq!(turns(Some("grade:A")).await.unwrap(), 3, "pools_rotate_independently: pool turns");
-    assert_eq!(turns(Some("grade:B")).await.unwrap(), 0, "pools_rotate_independently: unused pool");
-    let elsewhere = store.assign_round_robin_in(&other, Some("grade:A"), "a1", &hot, TTL).await.unwrap();
-    assert_eq!(elsewhere.rep_id, "rep-2", "pools_rotate_independently: a pool is per domain");
-    assert_eq!(store.assignment(&domain, "a2").await.unwrap().as_deref(), Some("rep-3"));
-}
-
-async fn a_decision_survives_a_change_of_rotation(store: &dyn Store) {
-    let domain = unique("dom");
-    let (all, hot, warm) = (reps(4), vec!["rep-3".to_string()], vec!["rep-4".to_string()]);
-    let first = store.assign_round_robin_in(&domain, Some("grade:A"), "lead", &hot, TTL).await.unwrap();
-    assert_eq!(
-        (first.rep_id.as_str(), first.fresh),
-        ("rep-3", true),
-        "a_decision_survives_a_change_of_rotation"
-    );
-    let asked = [
-        store.assign_round_robin(&domain, "lead", &all, TTL).await.unwrap(),
-        store.assign_round_robin_in(&domain, Some("grade:B"), "lead", &warm, TTL).await.unwrap(),
-        store.assign_round_robin_in(&domain, Some("grade:A"), "lead", &hot, TTL).await.unwrap(),
-        store.assign_to(&domain, "lead", "rep-1", TTL).await.unwrap(),
-    ];
-    for again in asked {
-        assert_eq!(
-            (again.rep_id.as_str(), again.fresh),
-            ("rep-3", false),
-            "a_decision_survives_a_change_of_rotation: same rep through any rotation"
-        );
-    }
-    let turns = |pool| store.round_robin_turns_in(&domain, pool);
-    let counted = (
-        turns(None).await.unwrap(),
-        turns(Some("grade:A")).await.unwrap(),
-        turns(Some("grade:B")).await.unwrap(),
-    );
-    assert_eq!(counted, (0, 1, 0), "a_decision_survives_a_change_of_rotation: one turn in all");
-
-    // The other way round: decided by the domain's rotation, then asked through a pool.
-    let plain = store.assign_round_robin(&domain, "plain", &all, TTL).await.unwrap();
-    let pooled = store.assign_round_robin_in(&domain, Some("grade:A"), "plain", &hot, TTL).await.unwrap();
-    assert_eq!(
-        (pooled.rep_id, pooled.fresh),
-        (plain.rep_id, false),
-        "a_decision_survives_a_change_of_rotation"
-    );
-    assert_eq!(
-        turns(Some("grade:A")).await.unwrap(),
-        1,
-        "a_decision_survives_a_change_of_rotation: no pool turn"
-    );
-}
-
-/// Deliveries of the same leads racing through two rotations (the lead's grade changed in between):
-/// each lead is decided once, and only the rotation that decided it took a turn.
-async fn concurrent_rotations_decide_each_lead_once(store: Arc<dyn Store>) {
-    let domain = unique("dom");
-    let leads = 16;
-    let tasks: Vec<_> = (0..leads * 2)
-        .map(|i| {
-            let (store, domain) = (store.clone(), domain.clone());
-            tokio::spawn(async move {
-                let lead = format!("l{}", i / 2);
-                let d = if i % 2 == 0 {
-                    store.assign_round_robin(&domain, &lead, &reps(3), TTL).await
-                } else {
-                    store.assign_round_robin_in(&domain, Some("grade:A"), &lead, &reps(2), TTL).await
-                };
-                (lead, d.unwrap())
-            })
-        })
-        .collect();
-    let mut decided: HashMap<String, Vec<(String, bool)>> = HashMap::new();
-    for t in tasks {
-        let (lead, d) = t.await.unwrap();
-        decided.entry(lead).or_default().push((d.rep_id, d.fresh));
-    }
-    for (lead, got) in &decided {
-        let fresh = got.iter().filter(|(_, fresh)| *fresh).count();
-        assert_eq!(fresh, 1, "concurrent_rotations_decide_each_lead_once: {lead} {got:?}");
-        assert_eq!(got[0].0, got[1].0, "concurrent_rotations_decide_each_lead_once: {lead} {got:?}");
-    }
-    let turns = store.round_robin_turns_in(&domain, None).await.unwrap()
-        + store.round_robin_turns_in(&domain, Some("grade:A")).await.unwrap();
-    assert_eq!(turns, leads as u64, "concurrent_rotations_decide_each_lead_once: one turn per lead");
 }
 
 fn person(lead_id: &str) -> String {
@@ -455,44 +275,6 @@ async fn account_expires(store: &dyn Store) {
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(store.find_accounts(Some(&domain), &block, TTL).await.unwrap().is_empty(), "account_expires");
     assert!(!store.set_account_owner(&acct.account_id, "rep-3").await.unwrap(), "account_expires: owner");
-}
-
-async fn assign_to_keeps_the_first_decision(store: &dyn Store) {
-    let domain = unique("dom");
-    let first = store.assign_to(&domain, "lead-1", "rep-7", TTL).await.unwrap();
-    assert_eq!((first.rep_id.as_str(), first.fresh), ("rep-7", true), "assign_to_keeps_the_first_decision");
-    let again = store.assign_to(&domain, "lead-1", "rep-8", TTL).await.unwrap();
-    assert_eq!((again.rep_id.as_str(), again.fresh), ("rep-7", false), "assign_to_keeps_the_first_decision");
-    assert_eq!(store.assignment(&domain, "lead-1").await.unwrap().as_deref(), Some("rep-7"));
-    assert_eq!(
-        store.round_robin_turns(&domain).await.unwrap(),
-        0,
-        "assign_to_keeps_the_first_decision: no turn"
-    );
-}
-
-async fn assign_to_and_round_robin_agree(store: &dyn Store) {
-    let domain = unique("dom");
-    let candidates = reps(3);
-    store.assign_to(&domain, "owned", "rep-9", TTL).await.unwrap();
-    let rr = store.assign_round_robin(&domain, "owned", &candidates, TTL).await.unwrap();
-    assert_eq!(
-        (rr.rep_id.as_str(), rr.fresh),
-        ("rep-9", false),
-        "assign_to_and_round_robin_agree: rr reads it"
-    );
-    assert_eq!(
-        store.round_robin_turns(&domain).await.unwrap(),
-        0,
-        "assign_to_and_round_robin_agree: no turn"
-    );
-    let turned = store.assign_round_robin(&domain, "turned", &candidates, TTL).await.unwrap();
-    let to = store.assign_to(&domain, "turned", "rep-9", TTL).await.unwrap();
-    assert_eq!(
-        (to.rep_id, to.fresh),
-        (turned.rep_id, false),
-        "assign_to_and_round_robin_agree: assign_to reads it"
-    );
 }
 
 async fn record_owner_sets_person_and_first_account_owner(store: &dyn Store) {

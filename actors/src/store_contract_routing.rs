@@ -251,6 +251,7 @@ async fn deadlines_are_ordered_limited_and_droppable(store: &dyn Store) {
     let all = due(&[("a", 100), ("a2", 100), ("b", 200), ("c", 300)]);
     assert_eq!(store.deadlines(&domain, None, 10).await.unwrap(), all, "{check}: earliest first");
     assert_eq!(store.deadlines(&domain, None, 2).await.unwrap(), all[..2], "{check}: limit");
+    assert_eq!(store.deadlines(&domain, None, usize::MAX).await.unwrap(), all, "{check}: no limit");
     assert_eq!(store.deadlines(&domain, Some(200), 10).await.unwrap(), all[..3], "{check}: until inclusive");
     assert!(store.deadlines(&domain, Some(99), 10).await.unwrap().is_empty(), "{check}: none due yet");
     assert!(store.deadlines(&domain, None, 0).await.unwrap().is_empty(), "{check}: limit 0");
@@ -304,6 +305,11 @@ async fn overflow_keeps_order_and_first_queued_time(store: &dyn Store) {
         store.overflow(&domain, POOL, 10).await.unwrap().into_iter().map(|q| q.lead_id).collect();
     assert_eq!(ids, ["b", "c"], "{check}: the rest wait");
     assert!(store.enqueue_overflow(&domain, POOL, "a", &lead("a"), 400).await.unwrap(), "{check}: requeue");
+    assert!(store.remove_overflow(&domain, POOL, "b").await.unwrap(), "{check}: removed");
+    assert!(!store.remove_overflow(&domain, POOL, "b").await.unwrap(), "{check}: removed once");
+    let ids: Vec<_> =
+        store.overflow(&domain, POOL, 10).await.unwrap().into_iter().map(|q| q.lead_id).collect();
+    assert_eq!(ids, ["c", "a"], "{check}: removal keeps the others' order");
 }
 
 async fn rep_status_is_set_and_available_resets_misses(store: &dyn Store) {

@@ -314,6 +314,16 @@ impl RoutingStore for MemoryStore {
         }))
     }
 
+    async fn remove_overflow(&self, domain: &str, pool: &str, lead_id: &str) -> Result<bool, StoreError> {
+        Ok(self.routing.with(domain, |d| {
+            let removed = d.overflow.get_mut(pool).is_some_and(|queue| queue.remove(lead_id));
+            if removed {
+                d.overflow_leads.remove(lead_id);
+            }
+            removed
+        }))
+    }
+
     async fn overflow_len(&self, domain: &str, pool: &str) -> Result<u64, StoreError> {
         Ok(self.routing.with(domain, |d| d.overflow.get(pool).map_or(0, |queue| queue.scores.len() as u64)))
     }

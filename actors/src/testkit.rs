@@ -1,13 +1,13 @@
 //! In-process fakes of the ports, for unit tests of actors and stages.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use speedlead_topics::{Contact, Envelope, InboundLead, Topic};
 
 use crate::ports::{OffsetTracker, Outbound, PartitionRestarter, PublishError, Publisher, Record};
-use crate::rules::{Routing, RoutingConfig};
+use crate::rules::{Routing, RoutingConfig, SharedRouting};
 
 /// Records what was published; can be told to fail the next N calls.
 #[derive(Default)]
@@ -126,7 +126,7 @@ pub fn envelope_record<T: serde::Serialize>(offset: i64, event_type: &str, paylo
     record(offset, &serde_json::to_vec(&env).unwrap())
 }
 
-pub fn routing() -> Arc<Routing> {
+pub fn routing() -> SharedRouting {
     let config: RoutingConfig = serde_json::from_value(serde_json::json!({
         "default_domain": "na",
         "domains": [
@@ -135,5 +135,5 @@ pub fn routing() -> Arc<Routing> {
         ]
     }))
     .unwrap();
-    Arc::new(Routing::new(config).unwrap())
+    crate::rules::shared(Routing::new(config).unwrap())
 }

@@ -230,7 +230,7 @@ pub fn ack_message(claims: &AckClaims) -> Outbound {
 
 fn refusal_message(claims: &AckClaims, current: &speedlead_actors::routing_store::RouteRecord) -> Outbound {
     let lead_id = claims.lead_id.to_string();
-    let id = derived_id(&["ack_refused", &lead_id, &claims.attempt.to_string()]);
+    let id = derived_id(&["event", event_type::ACK_REFUSED, &lead_id, &claims.attempt.to_string()]);
     let event = LeadEvent::AckRefused(AckRefused {
         ack: ack_of(claims),
         current_rep_id: current.rep_id.clone(),

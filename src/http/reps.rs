@@ -24,17 +24,18 @@ use speedlead_actors::store::Store;
 use subtle::ConstantTimeEq;
 
 use crate::config::Settings;
+use crate::routing_reload::RoutingHandle;
 
 pub struct RepsState {
     pub store: Arc<dyn Store>,
-    pub routing: Arc<Routing>,
+    pub routing: RoutingHandle,
     /// `None`: no authentication (the API is reachable only where `http.listen` is).
     pub admin_token: Option<String>,
     pub retry_after: Duration,
 }
 
 impl RepsState {
-    pub fn new(settings: &Settings, store: Arc<dyn Store>, routing: Arc<Routing>) -> Arc<Self> {
+    pub fn new(settings: &Settings, store: Arc<dyn Store>, routing: RoutingHandle) -> Arc<Self> {
         Arc::new(RepsState {
             store,
             routing,
@@ -58,7 +59,7 @@ async fn show(State(state): State<Arc<RepsState>>, Path(rep): Path<String>, head
     };
     match state.store.rep_state(&domain, &rep).await {
         Ok(rep_state) => {
-            (StatusCode::OK, Json(view(&state.routing, &rep, &domain, &rep_state))).into_response()
+            (StatusCode::OK, Json(view(&state.routing.load(), &rep, &domain, &rep_state))).into_response()
         }
         Err(e) => unavailable(&state, &e),
     }
@@ -85,7 +86,7 @@ async fn set_status(
         Ok(rep_state) => {
             metrics::counter!("speedlead_rep_status_changes_total", "status" => status.as_str()).increment(1);
             tracing::info!(rep_id = rep, domain, status = status.as_str(), "rep status changed");
-            (StatusCode::OK, Json(view(&state.routing, &rep, &domain, &rep_state))).into_response()
+            (StatusCode::OK, Json(view(&state.routing.load(), &rep, &domain, &rep_state))).into_response()
         }
         Err(e) => unavailable(&state, &e),
     }
@@ -124,7 +125,8 @@ fn authorized_domain(state: &RepsState, rep: &str, headers: &HeaderMap) -> Resul
             return Err(Refusal::Unauthorized);
         }
     }
-    let domain = state.routing.domain_of_rep(rep).ok_or_else(|| Refusal::UnknownRep(rep.to_string()))?;
+    let routing = state.routing.load();
+    let domain = routing.domain_of_rep(rep).ok_or_else(|| Refusal::UnknownRep(rep.to_string()))?;
     Ok(domain.to_string())
 }
 

@@ -17,7 +17,8 @@ impl Fixture {
         settings.http.admin_token = admin_token.map(Into::into);
         let store = Arc::new(MemoryStore::new());
         let routing = Arc::new(settings.routing().unwrap());
-        let state = RepsState::new(&settings, store.clone(), routing.clone());
+        let handle = RoutingHandle::new(settings.routing().unwrap());
+        let state = RepsState::new(&settings, store.clone(), handle);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, routes(state)).await });

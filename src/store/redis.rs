@@ -1,9 +1,8 @@
 //! [`Store`] on Redis. Each operation is one Lua script call: atomic, and one round trip.
 //!
-//! Keys carry the routing domain in a hash tag (`{domain}`) so a domain's decisions and its
-//! round-robin counters (`rr:{domain}` for the domain's own rotation, `rr:{domain}:<pool>` for each
-//! pool, e.g. `rr:{emea}:grade:A`) live in the same slot of a Redis Cluster, which Lua scripts
-//! require: one script reads the decision and moves whichever counter the lead's rotation uses.
+//! Routing state ([`speedlead_actors::routing_store::RoutingStore`]) lives in `redis_routing.rs`,
+//! keyed by the routing domain in a hash tag (`{domain}`) so a domain's routes, rep states and pool
+//! cursors share one slot of a Redis Cluster, which its Lua scripts require.
 //!
 //! Dedupe state shares two hash tags, `{people}` and `{accounts}`: a lookup follows an index entry to
 //! a record whose key it only learns inside the script, and one round trip is only possible if that
@@ -20,9 +19,7 @@ use std::collections::HashMap;
 
 use redis::aio::ConnectionManager;
 use redis::{ErrorKind, Script, ServerErrorKind};
-use speedlead_actors::store::{
-    check_model_step, AccountRecord, Decision, Remembered, Store, StoreError, StoredPerson,
-};
+use speedlead_actors::store::{check_model_step, AccountRecord, Remembered, Store, StoreError, StoredPerson};
 
 use crate::error::Error;
 
@@ -54,20 +51,6 @@ const APPLY_MODEL_STEP_ONCE: &str = r"
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 for i = 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
-";
-
-/// KEYS[1] = decision key, KEYS[2] = round-robin counter of the rotation (the domain's or a pool's);
-/// ARGV[1] = ttl ms, ARGV[2..] = candidates.
-/// Returns {rep, 1 if decided now}. The counter only moves for a lead without a decision. Picks the
-/// same candidate for a turn as `candidate_for_turn` does in memory (ARGV[1] is the ttl).
-const ASSIGN_ROUND_ROBIN: &str = r"
-local existing = redis.call('GET', KEYS[1])
-if existing then return {existing, 0} end
-local n = #ARGV - 1
-local turn = redis.call('INCR', KEYS[2])
-local rep = ARGV[((turn - 1) % n) + 2]
-redis.call('SET', KEYS[1], rep, 'PX', ARGV[1])
-return {rep, 1}
 ";
 
 /// KEYS = index keys in priority order (email key first, then phone); ARGV[1] = person key prefix.
@@ -163,7 +146,6 @@ pub struct RedisStore {
     connection: ConnectionManager,
     namespace: String,
     remember: Script,
-    assign: Script,
     find_person: Script,
     save_person: Script,
     create_person: Script,
@@ -183,7 +165,6 @@ impl RedisStore {
             connection,
             namespace: namespace.to_string(),
             remember: Script::new(REMEMBER),
-            assign: Script::new(ASSIGN_ROUND_ROBIN),
             find_person: Script::new(FIND_PERSON),
             save_person: Script::new(SAVE_PERSON),
             create_person: Script::new(CREATE_PERSON),
@@ -214,18 +195,6 @@ impl RedisStore {
 
     fn idempotency_key(&self, key: &str) -> String {
         format!("{}:idem:{key}", self.namespace)
-    }
-
-    fn decision_key(&self, domain: &str, lead_id: &str) -> String {
-        format!("{}:decision:{{{domain}}}:{lead_id}", self.namespace)
-    }
-
-    /// The domain's own counter, or a pool's beside it in the same slot.
-    fn turns_key(&self, domain: &str, pool: Option<&str>) -> String {
-        match pool {
-            None => format!("{}:rr:{{{domain}}}", self.namespace),
-            Some(pool) => format!("{}:rr:{{{domain}}}:{pool}", self.namespace),
-        }
     }
 
     /// The person hash is this prefix + lead id (the scripts append the id they read from an index).
@@ -334,66 +303,6 @@ impl Store for RedisStore {
     async fn forget(&self, key: &str) -> Result<(), StoreError> {
         let mut c = self.connection.clone();
         redis::cmd("DEL").arg(self.idempotency_key(key)).query_async::<()>(&mut c).await.map_err(unavailable)
-    }
-
-    async fn assign_round_robin_in(
-        &self,
-        domain: &str,
-        pool: Option<&str>,
-        lead_id: &str,
-        candidates: &[String],
-        ttl: Duration,
-    ) -> Result<Decision, StoreError> {
-        if candidates.is_empty() {
-            return Err(StoreError::NoCandidates);
-        }
-        let mut c = self.connection.clone();
-        let mut call = self.assign.key(self.decision_key(domain, lead_id));
-        call.key(self.turns_key(domain, pool)).arg(ttl_ms(ttl));
-        for candidate in candidates {
-            call.arg(candidate);
-        }
-        let (rep_id, fresh): (String, i64) = call.invoke_async(&mut c).await.map_err(unavailable)?;
-        Ok(Decision { rep_id, fresh: fresh == 1 })
-    }
-
-    /// `REMEMBER` on the decision key: store the rep unless a decision is there, return what is.
-    async fn assign_to(
-        &self,
-        domain: &str,
-        lead_id: &str,
-        rep_id: &str,
-        ttl: Duration,
-    ) -> Result<Decision, StoreError> {
-        let mut c = self.connection.clone();
-        let (rep_id, fresh): (String, i64) = self
-            .remember
-            .key(self.decision_key(domain, lead_id))
-            .arg(rep_id)
-            .arg(ttl_ms(ttl))
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
-        Ok(Decision { rep_id, fresh: fresh == 1 })
-    }
-
-    async fn assignment(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError> {
-        let mut c = self.connection.clone();
-        redis::cmd("GET")
-            .arg(self.decision_key(domain, lead_id))
-            .query_async(&mut c)
-            .await
-            .map_err(unavailable)
-    }
-
-    async fn round_robin_turns_in(&self, domain: &str, pool: Option<&str>) -> Result<u64, StoreError> {
-        let mut c = self.connection.clone();
-        let turns: Option<u64> = redis::cmd("GET")
-            .arg(self.turns_key(domain, pool))
-            .query_async(&mut c)
-            .await
-            .map_err(unavailable)?;
-        Ok(turns.unwrap_or(0))
     }
 
     async fn find_person(

@@ -157,6 +157,18 @@ return added
     )
 });
 
+/// KEYS[1] = overflow queue, KEYS[2] = overflow lead hash; ARGV[1] = lead id. Returns 1 if the
+/// lead was queued.
+static REMOVE_OVERFLOW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+if removed == 1 then redis.call('HDEL', KEYS[2], ARGV[1]) end
+return removed
+",
+    )
+});
+
 /// KEYS[1] = overflow queue, KEYS[2] = overflow lead hash; ARGV[1] = limit. Returns a flat list of
 /// lead id, lead JSON ('' if gone), queued ms; oldest first.
 static OVERFLOW: LazyLock<Script> = LazyLock::new(|| {
@@ -401,7 +413,8 @@ impl RoutingStore for RedisStore {
             .arg("WITHSCORES")
             .arg("LIMIT")
             .arg(0)
-            .arg(limit)
+            // Redis counts are signed 64-bit and -1 means all: `usize::MAX` (everything) must not overflow.
+            .arg(i64::try_from(limit).unwrap_or(-1))
             .query_async(&mut self.connection())
             .await
             .map_err(unavailable)?;
@@ -477,6 +490,14 @@ impl RoutingStore for RedisStore {
                 Ok(Queued { lead_id: entry[0].clone(), lead: entry[1].clone(), queued_ms: queued_ms as i64 })
             })
             .collect()
+    }
+
+    async fn remove_overflow(&self, domain: &str, pool: &str, lead_id: &str) -> Result<bool, StoreError> {
+        let keys = Keys::new(self, domain);
+        let mut call = REMOVE_OVERFLOW.key(keys.overflow(pool));
+        call.key(keys.overflow_leads()).arg(lead_id);
+        let removed: i64 = call.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        Ok(removed == 1)
     }
 
     async fn overflow_len(&self, domain: &str, pool: &str) -> Result<u64, StoreError> {

@@ -31,12 +31,18 @@ pub fn env_for(settings: &Settings) -> Vec<(String, String)> {
 impl SpeedleadProcess {
     /// Starts `speedlead serve` and waits until `/readyz` answers 200.
     pub async fn serve(settings: &Settings, name: &str) -> Self {
+        Self::serve_with(settings, name, &[]).await
+    }
+
+    /// [`SpeedleadProcess::serve`] with more `SPEEDLEAD_*` settings, e.g. a short SLA.
+    pub async fn serve_with(settings: &Settings, name: &str, extra_env: &[(&str, &str)]) -> Self {
         let http = format!("127.0.0.1:{}", free_port());
         let log = std::env::temp_dir().join(format!("{}{name}.log", settings.kafka.topic_prefix));
         let child = Command::new(env!("CARGO_BIN_EXE_speedlead"))
             .arg("serve")
             .envs(env_for(settings))
             .env("SPEEDLEAD_HTTP__LISTEN", &http)
+            .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -1,0 +1,148 @@
+//! The escalation chain, driven by calling the dispatcher as the timer would, on a hand-driven clock.
+
+use std::time::Duration;
+
+use speedlead_topics::{Assignment, LeadEvent};
+
+use crate::escalation::Escalate;
+use crate::routing_store::{RepStatus, RoutingStore};
+use crate::routing_testkit::{assignment, config, lead, Desk};
+use crate::rules::RoutingConfig;
+
+const SLA: Duration = Duration::from_secs(300);
+
+/// Routes one lead and returns its first assignment.
+async fn first(desk: &Desk, name: &str) -> Assignment {
+    assignment(&desk.route(&lead(name, "na", None)).await).unwrap()
+}
+
+/// Lets the SLA of the lead's current attempt pass and fires its deadline.
+async fn miss(desk: &Desk, lead_id: &str) -> Option<i64> {
+    desk.advance(SLA + Duration::from_secs(1));
+    let due = desk.store.route("na", lead_id).await.unwrap().unwrap().due_ms;
+    desk.dispatcher.deadline_due("na", lead_id, due).await.unwrap()
+}
+
+fn escalations(desk: &Desk) -> Vec<(String, String, u32)> {
+    desk.published_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            LeadEvent::Escalated(e) => Some((e.missed_rep_id, e.step, e.missed_attempt)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_early_or_acknowledged_deadline_moves_nothing() {
+    let desk = Desk::new(config());
+    let a = first(&desk, "early").await;
+    let lead_id = a.lead_id.to_string();
+    let due = desk.store.route("na", &lead_id).await.unwrap().unwrap().due_ms;
+    let next = desk.dispatcher.deadline_due("na", &lead_id, due - 1000).await.unwrap();
+    assert_eq!(next, Some(due), "not due yet: re-armed, not escalated");
+
+    desk.store.acknowledge("na", &lead_id, &a.rep_id, 1).await.unwrap();
+    assert_eq!(miss(&desk, &lead_id).await, None);
+    assert!(desk.published_assignments().is_empty());
+    assert_eq!(desk.store.deadlines("na", None, 10).await.unwrap(), []);
+}
+
+#[tokio::test]
+async fn a_missed_lead_goes_to_the_next_rep_of_its_pool_with_a_fresh_sla() {
+    let desk = Desk::new(config());
+    let a = first(&desk, "missed").await;
+    let lead_id = a.lead_id.to_string();
+    let next_due = miss(&desk, &lead_id).await.expect("the new attempt has a deadline");
+
+    let moved = desk.published_assignments();
+    assert_eq!(moved.len(), 1);
+    let b = &moved[0];
+    assert_eq!((b.attempt, b.reason.as_str(), b.pool.as_str()), (2, "escalated_next_in_pool", "sales"));
+    assert_ne!(b.rep_id, a.rep_id, "not back to the rep who missed it");
+    assert_eq!(next_due, desk.now_ms() + SLA.as_millis() as i64);
+    assert_eq!(escalations(&desk), [(a.rep_id.clone(), "escalated_next_in_pool".into(), 1)]);
+    assert!(b
+        .audit
+        .as_ref()
+        .unwrap()
+        .candidates
+        .iter()
+        .any(|c| c.rep_id == a.rep_id && c.verdict == "already_tried"));
+
+    let missed = desk.store.rep_state("na", &a.rep_id).await.unwrap();
+    assert_eq!((missed.misses, missed.open), (1, 0), "the miss is counted and the slot freed");
+    // The missed rep's link is refused now; the new rep's works.
+    let late = desk.store.acknowledge("na", &lead_id, &a.rep_id, 1).await.unwrap();
+    assert!(matches!(late, crate::routing_store::AckOutcome::Reassigned(ref r) if r.rep_id == b.rep_id));
+    // A second firing of the old deadline (another instance, a stale queue) changes nothing.
+    let again =
+        desk.dispatcher.deadline_due("na", &lead_id, next_due - SLA.as_millis() as i64).await.unwrap();
+    assert_eq!(again, Some(next_due));
+    assert_eq!(desk.published_assignments().len(), 1);
+}
+
+#[tokio::test]
+async fn the_chain_runs_pool_then_backup_then_manager_then_overflow() {
+    let mut c: RoutingConfig = config();
+    c.domains[0].escalation.max_attempts = 10;
+    let desk = Desk::new(c);
+    let a = first(&desk, "chain").await;
+    let lead_id = a.lead_id.to_string();
+    for _ in 0..5 {
+        let _ = miss(&desk, &lead_id).await;
+    }
+    let reps: Vec<_> = std::iter::once(a.clone())
+        .chain(desk.published_assignments())
+        .map(|a| (a.rep_id, a.reason))
+        .collect();
+    // ana/ben/cy in turn, then dan (the backup pool); the lead never goes back to a rep who had it.
+    let sales: Vec<_> = reps[..3].iter().map(|(r, _)| r.as_str()).collect();
+    let mut sorted = sales.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["ana", "ben", "cy"], "{reps:?}");
+    assert_eq!(reps[3], ("dan".into(), "escalated_backup_pool".into()), "{reps:?}");
+    // dan has no manager and everyone in sales and bench had it: overflow. The lead stays with dan.
+    let steps: Vec<_> = escalations(&desk).into_iter().map(|(_, step, _)| step).collect();
+    assert_eq!(steps.last().map(String::as_str), Some("overflow"), "{steps:?}");
+    assert_eq!(desk.store.route("na", &lead_id).await.unwrap().unwrap().rep_id, "dan");
+    assert_eq!(desk.store.overflow_len("na", "bench").await.unwrap(), 1, "queued where it last was");
+    assert_eq!(desk.store.deadlines("na", None, 10).await.unwrap(), [], "no deadline while it waits");
+}
+
+#[tokio::test]
+async fn the_manager_takes_what_the_pool_and_backup_cannot() {
+    let mut c = config();
+    c.domains[0].pools[0].reps = vec!["cy".into()];
+    c.domains[0].pools[0].backup = None;
+    let desk = Desk::new(c);
+    let a = first(&desk, "manager").await;
+    assert_eq!(a.rep_id, "cy");
+    miss(&desk, &a.lead_id.to_string()).await.unwrap();
+    let moved = desk.published_assignments();
+    assert_eq!((moved[0].rep_id.as_str(), moved[0].reason.as_str()), ("max", "escalated_manager"));
+}
+
+#[tokio::test]
+async fn repeated_misses_set_a_rep_away_when_configured() {
+    let mut c = config();
+    c.domains[0].escalation.away_after_misses = Some(1);
+    let desk = Desk::new(c);
+    let a = first(&desk, "sleepy").await;
+    miss(&desk, &a.lead_id.to_string()).await.unwrap();
+    assert_eq!(desk.store.rep_state("na", &a.rep_id).await.unwrap().status, RepStatus::Away);
+    for i in 0..4 {
+        assert_ne!(first(&desk, &format!("after{i}")).await.rep_id, a.rep_id, "an away rep gets no leads");
+    }
+}
+
+#[tokio::test]
+async fn after_max_attempts_the_lead_waits_in_overflow() {
+    let mut c = config();
+    c.domains[0].escalation.max_attempts = 1;
+    let desk = Desk::new(c);
+    let a = first(&desk, "capped").await;
+    assert_eq!(miss(&desk, &a.lead_id.to_string()).await, None);
+    assert!(desk.published_assignments().is_empty());
+    assert_eq!(escalations(&desk), [(a.rep_id, "overflow".into(), 1)]);
+}

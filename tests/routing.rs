@@ -199,3 +199,89 @@ async fn a_killed_router_process_is_replaced_and_its_deadlines_still_fire_on_tim
         );
     }
 }
+
+/// Never called on the first-assignment path (the router returns its messages).
+struct Unused;
+
+#[async_trait::async_trait]
+impl speedlead_actors::ports::Publisher for Unused {
+    async fn publish(
+        &self,
+        _: Vec<speedlead_actors::ports::Outbound>,
+    ) -> Result<(), speedlead_actors::ports::PublishError> {
+        Ok(())
+    }
+}
+
+/// Two instances (two routers on one Redis namespace, as during a rebalance) race for one domain:
+/// every lead gets exactly one rep, and the rotation stays fair to the lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_racing_on_redis_share_a_domain_fairly() {
+    use speedlead_actors::dispatch::{DispatchSettings, Dispatcher};
+    use speedlead_actors::router::RouterStage;
+    use speedlead_actors::stage::Stage;
+
+    let settings = isolated_settings();
+    let router = |store: Arc<dyn speedlead_actors::store::Store>| {
+        let routing = speedlead_actors::rules::shared(settings.routing().unwrap());
+        let dispatch = DispatchSettings {
+            decision_ttl: Duration::from_secs(3600),
+            token_ttl: Duration::from_secs(3600),
+        };
+        let dispatcher = Dispatcher::new(routing, store, Arc::new(Unused), settings.acks.signer(), dispatch);
+        Arc::new(RouterStage::new(Arc::new(dispatcher)))
+    };
+    let instances = [
+        router(speedlead::store::connect(&settings.redis).await.expect("redis")),
+        router(speedlead::store::connect(&settings.redis).await.expect("redis")),
+    ];
+    let source = format!("race-{}", Uuid::new_v4().simple());
+    let leads: Vec<_> = (0..120)
+        .map(|n| {
+            let inbound = german_lead(&source, n);
+            let mut lead = speedlead_actors::intake::qualify(&inbound, &settings.routing().unwrap()).unwrap();
+            lead.routing_domain = "emea".into();
+            lead
+        })
+        .collect();
+    let record = |lead: &speedlead_topics::QualifiedLead| {
+        let envelope = Envelope::new("lead.qualified", lead.lead_id, lead.clone());
+        speedlead_actors::ports::Record {
+            topic: "leads.qualified".into(),
+            partition: 0,
+            offset: 0,
+            key: Some(b"emea".to_vec()),
+            payload: Some(serde_json::to_vec(&envelope).unwrap()),
+            timestamp_ms: None,
+            headers: Vec::new(),
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, chunk) in leads.chunks(10).enumerate() {
+        let (stage, records) = (instances[i % 2].clone(), chunk.iter().map(record).collect::<Vec<_>>());
+        tasks.spawn(async move {
+            let mut reps = Vec::new();
+            for r in &records {
+                let out = stage.process(r).await.expect("routed");
+                let a: Envelope<Assignment> = serde_json::from_slice(&out[0].payload).unwrap();
+                reps.push((a.payload.lead_id, a.payload.rep_id));
+            }
+            reps
+        });
+    }
+    let mut per_rep: HashMap<String, usize> = HashMap::new();
+    let mut per_lead = HashMap::new();
+    while let Some(done) = tasks.join_next().await {
+        for (lead, rep) in done.unwrap() {
+            assert!(per_lead.insert(lead, rep.clone()).is_none(), "lead {lead} decided twice");
+            *per_rep.entry(rep).or_default() += 1;
+        }
+    }
+    assert_eq!(per_rep, HashMap::from([("dora".into(), 60), ("emil".into(), 60)]));
+    // Both instances see the stored decision on redelivery.
+    for (i, lead) in leads.iter().enumerate() {
+        let out = instances[(i + 1) % 2].process(&record(lead)).await.unwrap();
+        let a: Envelope<Assignment> = serde_json::from_slice(&out[0].payload).unwrap();
+        assert_eq!(a.payload.rep_id, per_lead[&lead.lead_id]);
+    }
+}

@@ -166,7 +166,13 @@ impl Dispatcher {
         if let Some((rep, _)) = t.preferred.filter(|(rep, _)| !t.pool.reps.iter().any(|r| r == rep)) {
             reps.push(rep.to_string());
         }
-        for _ in 0..MAX_CONTENDED {
+        for attempt in 0..MAX_CONTENDED {
+            if attempt > 0 {
+                // Racing deciders back off by a random, growing pause, so they stop colliding
+                // instead of all re-reading and re-committing in lockstep.
+                let pause = fastrand::u64(0..=200 * (1 << attempt.min(6)));
+                tokio::time::sleep(Duration::from_micros(pause)).await;
+            }
             let now = self.now();
             let mut roster = self.store.roster(domain, &t.pool.name, &lead_id, &reps).await?;
             match (t.current, roster.route.take()) {

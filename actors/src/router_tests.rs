@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use speedlead_topics::{AccountMatch, LeadEvent, Merge, Topic};
 
@@ -152,4 +153,37 @@ async fn an_unknown_domain_is_invalid_naming_the_field() {
         "{err:?}"
     );
     assert!(desk.publisher.sent_to(Topic::Assignments).is_empty());
+}
+
+/// Eight leads at a time race for one pool through one store (as partitions of two instances would
+/// during a rebalance): every lead gets exactly one rep, and the rotation stays fair.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_decisions_stay_fair_and_never_double_assign() {
+    let desk = Arc::new(Desk::new(config()));
+    let leads: Vec<_> = (0..90).map(|i| lead(&format!("race{i}"), "na", None)).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in leads.chunks(12) {
+        let (desk, chunk) = (desk.clone(), chunk.to_vec());
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            for lead in &chunk {
+                got.push(assignment(&desk.route(lead).await).unwrap());
+            }
+            got
+        });
+    }
+    let mut per_rep: HashMap<String, u32> = HashMap::new();
+    let mut per_lead: HashMap<uuid::Uuid, String> = HashMap::new();
+    while let Some(done) = tasks.join_next().await {
+        for a in done.unwrap() {
+            assert!(per_lead.insert(a.lead_id, a.rep_id.clone()).is_none());
+            *per_rep.entry(a.rep_id).or_default() += 1;
+        }
+    }
+    assert_eq!(per_lead.len(), 90);
+    assert_eq!(per_rep, HashMap::from([("ana".into(), 30), ("ben".into(), 30), ("cy".into(), 30)]));
+    // Redelivering all of them concurrently changes nobody.
+    for lead in &leads {
+        assert_eq!(assignment(&desk.route(lead).await).unwrap().rep_id, per_lead[&lead.lead_id]);
+    }
 }

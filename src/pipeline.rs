@@ -267,7 +267,7 @@ impl Pipeline {
         for task in self.background {
             task.abort();
         }
-        self.timers.stop();
+        self.timers.stop().await;
         self.publisher.flush(Duration::from_secs(5));
         self.root.stop(None);
         let _ = self.root_done.await;

@@ -266,8 +266,10 @@ impl EscalationTimers {
         ractor::call!(timer, TimerMsg::Pending).ok()
     }
 
-    pub fn stop(&self) {
-        self.supervisor.stop(None);
+    /// Stops every timer and waits until they are gone, so nothing they hold (the dispatcher's
+    /// producer) outlives the broker connection they use.
+    pub async fn stop(&self) {
+        let _ = self.supervisor.stop_and_wait(None, Some(Duration::from_secs(5))).await;
     }
 }
 

@@ -88,7 +88,7 @@ async fn a_deadline_fires_once_when_due_and_not_before() {
     assert!(fired[0].2 - due < 1_000, "fired {} ms late", fired[0].2 - due);
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(escalator.fired().len(), 1, "a deadline fires once");
-    timers.stop();
+    timers.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -103,7 +103,7 @@ async fn a_cancelled_deadline_never_fires() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let fired: Vec<_> = escalator.fired().into_iter().map(|f| f.0).collect();
     assert_eq!(fired, ["lead-2"]);
-    timers.stop();
+    timers.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -147,7 +147,7 @@ async fn a_new_timer_re_arms_what_the_store_holds() {
     let fired = escalator.fired();
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert!(fired[0].2 - due < 1_000, "fired {} ms late", fired[0].2 - due);
-    timers.stop();
+    timers.stop().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -170,5 +170,5 @@ async fn a_failed_escalation_is_retried_and_a_moved_deadline_re_armed() {
     let fired = escalator.fired();
     assert_eq!(fired.len(), 3, "{fired:?}");
     assert_eq!(fired[2].1, later);
-    timers.stop();
+    timers.stop().await;
 }

@@ -143,6 +143,7 @@ impl Dispatcher {
         let (name, lead_id) = (domain.name.as_str(), lead.to_string());
         self.store.enqueue_overflow(name, &pool.name, &lead_id, &json, self.now().timestamp_millis()).await?;
         self.store.drop_deadline(name, &lead_id).await?;
+        self.store.record_miss(name, missed, domain.escalation.away_after_misses).await?;
         self.announce_escalation(domain, lead, current, reason::OVERFLOW, None).await?;
         Ok(None)
     }

@@ -144,5 +144,6 @@ async fn after_max_attempts_the_lead_waits_in_overflow() {
     let a = first(&desk, "capped").await;
     assert_eq!(miss(&desk, &a.lead_id.to_string()).await, None);
     assert!(desk.published_assignments().is_empty());
-    assert_eq!(escalations(&desk), [(a.rep_id, "overflow".into(), 1)]);
+    assert_eq!(escalations(&desk), [(a.rep_id.clone(), "overflow".into(), 1)]);
+    assert_eq!(desk.store.rep_state("na", &a.rep_id).await.unwrap().misses, 1, "the miss still counts");
 }

@@ -248,6 +248,15 @@ pub trait RoutingStore: Send + Sync + 'static {
         status: RepStatus,
     ) -> Result<RepState, StoreError>;
 
+    /// Counts an SLA miss against a rep outside a commit (the lead went to overflow and stays with
+    /// them), setting them away when their misses reach `away_after`; returns the new state.
+    async fn record_miss(
+        &self,
+        domain: &str,
+        rep_id: &str,
+        away_after: Option<u32>,
+    ) -> Result<RepState, StoreError>;
+
     /// The lead is closed (won, lost, …): its rep's open lead is released and its deadline dropped.
     /// Returns the rep it was released from; `None` if there is no open route (idempotent). The
     /// record stays until its ttl, so a redelivery still finds the decision.

@@ -324,6 +324,11 @@ async fn rep_status_is_set_and_available_resets_misses(store: &dyn Store) {
     let available = store.set_rep_status(&domain, "rep-1", RepStatus::Available).await.unwrap();
     assert_eq!((available.status, available.misses), (RepStatus::Available, 0), "{check}: misses reset");
     assert_eq!(available.last_assigned_ms, offline.last_assigned_ms, "{check}: the rest kept");
+    let missed = store.record_miss(&domain, "rep-1", Some(2)).await.unwrap();
+    assert_eq!((missed.status, missed.misses), (RepStatus::Available, 1), "{check}: one miss");
+    let missed = store.record_miss(&domain, "rep-1", Some(2)).await.unwrap();
+    assert_eq!((missed.status, missed.misses), (RepStatus::Away, 2), "{check}: away at the limit");
+    assert_eq!(store.record_miss(&domain, "rep-1", None).await.unwrap().misses, 3, "{check}: no limit");
     let away = store.set_rep_status(&domain, "rep-9", RepStatus::Away).await.unwrap();
     assert_eq!(away, RepState { status: RepStatus::Away, ..RepState::default() }, "{check}: new rep");
 }

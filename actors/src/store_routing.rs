@@ -279,6 +279,22 @@ impl RoutingStore for MemoryStore {
         }))
     }
 
+    async fn record_miss(
+        &self,
+        domain: &str,
+        rep_id: &str,
+        away_after: Option<u32>,
+    ) -> Result<RepState, StoreError> {
+        Ok(self.routing.with(domain, |d| {
+            let rep = d.rep(rep_id);
+            rep.misses += 1;
+            if away_after.is_some_and(|limit| rep.misses >= limit) {
+                rep.status = RepStatus::Away;
+            }
+            rep.clone()
+        }))
+    }
+
     async fn release(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError> {
         let now = Instant::now();
         Ok(self.routing.with(domain, |d| d.release(lead_id, now)))

@@ -145,6 +145,17 @@ return redis.call('HMGET', KEYS[1], 'status', 'open', 'day', 'today', 'misses', 
     )
 });
 
+/// KEYS[1] = rep hash; ARGV[1] = away after ('' for never). Returns the rep's fields.
+static RECORD_MISS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local misses = redis.call('HINCRBY', KEYS[1], 'misses', 1)
+if ARGV[1] ~= '' and misses >= tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'status', 'away') end
+return redis.call('HMGET', KEYS[1], 'status', 'open', 'day', 'today', 'misses', 'last_assigned_ms')
+",
+    )
+});
+
 /// KEYS[1] = overflow queue, KEYS[2] = overflow lead hash; ARGV[1] = lead id, ARGV[2] = queued ms,
 /// ARGV[3] = lead JSON. Returns 1 if the lead was not queued before.
 static ENQUEUE_OVERFLOW: LazyLock<Script> = LazyLock::new(|| {
@@ -449,6 +460,19 @@ impl RoutingStore for RedisStore {
     ) -> Result<RepState, StoreError> {
         let mut call = SET_REP_STATUS.key(Keys::new(self, domain).rep(rep_id));
         call.arg(status.as_str());
+        let fields: Vec<Option<String>> =
+            call.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        rep_state(&fields)
+    }
+
+    async fn record_miss(
+        &self,
+        domain: &str,
+        rep_id: &str,
+        away_after: Option<u32>,
+    ) -> Result<RepState, StoreError> {
+        let mut call = RECORD_MISS.key(Keys::new(self, domain).rep(rep_id));
+        call.arg(away_after.map(|n| n.to_string()).unwrap_or_default());
         let fields: Vec<Option<String>> =
             call.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
         rep_state(&fields)

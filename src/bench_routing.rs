@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{Days, Utc};
+use chrono::Utc;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use speedlead_actors::ack_token::AckSigner;
@@ -22,14 +22,18 @@ use speedlead_actors::ports::{Outbound, PublishError, Publisher, Record};
 use speedlead_actors::router::RouterStage;
 use speedlead_actors::routing_store::{Caps, RouteCommit, RouteRecord, RoutingStore};
 use speedlead_actors::rules::{self, SharedRouting};
-use speedlead_actors::rules_config::RoutingConfig;
 use speedlead_actors::stage::{Stage, StageError};
 use speedlead_actors::store::{MemoryStore, Store};
-use speedlead_topics::{event_type, Envelope, QualifiedLead, Topic};
+use speedlead_topics::{QualifiedLead, Topic};
 use uuid::Uuid;
 
 use crate::config::RedisSettings;
 use crate::error::Error;
+
+#[path = "bench_routing_world.rs"]
+mod world;
+pub use world::routing_config;
+use world::{countries, lead, record};
 
 #[derive(Debug, Clone)]
 pub struct RoutingBenchOptions {
@@ -64,115 +68,6 @@ impl Default for RoutingBenchOptions {
 
 /// One run's figures, in print order.
 pub type Figures = Vec<(String, f64)>;
-
-const COUNTRIES: &str = "US CA MX BR AR CL CO PE GB IE FR DE NL BE LU CH AT IT ES PT DK SE NO FI IS PL CZ SK HU \
-    RO BG GR TR IL AE SA QA EG ZA NG KE MA IN PK BD LK JP KR CN TW HK SG MY TH VN PH ID AU NZ UA LT LV EE SI HR RS BA \
-    ME MK AL CY MT GE AM AZ KZ UZ KG MN NP KH LA BN FJ UY PY BO EC VE CR PA GT HN SV NI DO JM TT OM KW BH JO";
-/// Reps' zones cycle through these; 07:00–23:00 local in all five covers every UTC hour at least twice.
-const ZONES: [&str; 5] =
-    ["America/New_York", "Europe/Berlin", "Asia/Kolkata", "Asia/Tokyo", "America/Los_Angeles"];
-const ALL_DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-const LANGUAGES: [&str; 3] = ["es", "de", "fr"];
-
-fn countries() -> Vec<&'static str> {
-    COUNTRIES.split_whitespace().collect()
-}
-
-/// `domains` × `reps` reps; per domain pools `inbound` (round robin, all), `enterprise` (load
-/// balanced, the first 8, skill `enterprise`, backup `inbound`) and `partners` (weighted, the rest)
-/// and four rules matching country, grade, language and source. Reps work 07:00–23:00 local every
-/// day in one of five zones, every tenth office hours; one is out of office, one on holiday today.
-pub fn routing_config(domains: usize, reps: usize) -> RoutingConfig {
-    let codes = countries();
-    assert!(domains * 2 <= codes.len() && reps >= 10, "at most {} domains, 10+ reps", codes.len() / 2);
-    let today = Utc::now().date_naive();
-    let (ooo_from, ooo_to) = (today - Days::new(2), today + Days::new(30));
-    let (mut out, mut rule_list) = (Vec::new(), Vec::new());
-    for d in 0..domains {
-        let name = format!("d{d:02}");
-        let own = [codes[2 * d], codes[2 * d + 1]];
-        let id = |j: usize| format!("{name}-r{j:02}");
-        let rep = |j: usize| {
-            let mut skills = vec!["language:en".to_string()];
-            skills.extend((j % 4 != 0).then(|| format!("language:{}", LANGUAGES[j % 4 - 1])));
-            skills.extend((j < 8).then(|| "enterprise".to_string()));
-            let hours = if j % 10 == 9 {
-                (&ALL_DAYS[..5], "09:00", "17:00")
-            } else {
-                (&ALL_DAYS[..], "07:00", "23:00")
-            };
-            let mut r = json!({
-                "id": id(j), "time_zone": ZONES[(j + d) % ZONES.len()], "skills": skills, "weight": 1 + j % 4,
-                "working_hours": [{"days": hours.0, "start": hours.1, "end": hours.2}],
-                "max_open": (j % 3 != 0).then_some(400), "max_per_day": (j % 5 == 0).then_some(1000),
-                "manager": (j > 0).then(|| id(0)),
-                "out_of_office": if j == 7 { json!([{"from": ooo_from, "to": ooo_to}]) } else { json!([]) },
-                "holidays": if j == 13 { json!([today]) } else { json!([]) },
-            });
-            r.as_object_mut().expect("object").retain(|_, v| !v.is_null());
-            r
-        };
-        let ids = |range: std::ops::Range<usize>| range.map(id).collect::<Vec<_>>();
-        out.push(json!({
-            "name": name, "countries": own, "reps": (0..reps).map(rep).collect::<Vec<_>>(), "default_pool": "inbound",
-            "pools": [
-                {"name": "inbound", "strategy": "round_robin", "reps": ids(0..reps)},
-                {"name": "enterprise", "strategy": "load_balanced", "reps": ids(0..8), "skills": ["enterprise"], "backup": "inbound"},
-                {"name": "partners", "strategy": "weighted", "reps": ids(8..reps), "backup": "inbound"},
-            ],
-        }));
-        rule_list.extend([
-            json!({"name": format!("{name}/hot"), "domain": name, "pool": "enterprise", "sla_secs": 60,
-                   "when": {"countries": own, "grades": ["A"]}}),
-            json!({"name": format!("{name}/partners"), "domain": name, "pool": "partners",
-                   "when": {"sources": ["partner-referral"]}}),
-            json!({"name": format!("{name}/language"), "domain": name, "pool": "inbound",
-                   "when": {"countries": own, "languages": LANGUAGES}, "required_skills": ["language:{language}"]}),
-            json!({"name": format!("{name}/nurture"), "domain": name, "pool": "partners", "sla_secs": 900,
-                   "when": {"grades": ["C", "D"]}}),
-        ]);
-    }
-    let config = json!({"default_domain": "d00", "domains": out, "rules": rule_list});
-    serde_json::from_value(config).expect("the bench's routing configuration deserializes")
-}
-
-/// A qualified lead of a random domain: mostly its own countries, grades A–D, 15% partner
-/// referrals, 25% Spanish/German/French speakers, 5% of an account owned by one of its reps.
-fn lead(rng: &mut fastrand::Rng, domains: usize, reps: usize, codes: &[&str]) -> QualifiedLead {
-    let d = rng.usize(..domains);
-    let country =
-        if rng.u8(..100) < 85 { codes[2 * d + rng.usize(..2)] } else { codes[rng.usize(..codes.len())] };
-    let score = rng.u8(..100);
-    let grade = ["D", "C", "B", "A"][usize::from(score / 25)];
-    let lead_id = Uuid::from_u64_pair(rng.u64(..), rng.u64(..));
-    let source = if rng.u8(..100) < 15 { "partner-referral" } else { "web-form" };
-    let language = if rng.u8(..100) < 25 { LANGUAGES[rng.usize(..3)] } else { "en" };
-    let account = (rng.u8(..100) < 5).then(|| {
-        let owner = format!("d{d:02}-r{:02}", rng.usize(..reps));
-        json!({"account_id": format!("acct-{}", rng.u32(..)), "name": "acme", "matched_by": "domain", "similarity": 1.0, "owner": owner})
-    });
-    let email = format!("lead-{}@example.com", lead_id.simple());
-    serde_json::from_value(json!({
-        "lead_id": lead_id, "lead_key": email, "routing_domain": format!("d{d:02}"), "source": source,
-        "event_id": lead_id, "contact": {"email": email, "country": country}, "attribution": {"language": language},
-        "account": account,
-        "score": {"score": score, "grade": grade, "rules": score, "contributions": {}},
-    }))
-    .expect("a qualified lead")
-}
-
-fn record(offset: usize, lead: &QualifiedLead) -> Record {
-    let envelope = Envelope::new(event_type::QUALIFIED, lead.lead_id, lead);
-    Record {
-        topic: "leads.qualified".into(),
-        partition: 0,
-        offset: offset as i64,
-        key: Some(lead.routing_domain.clone().into_bytes()),
-        payload: Some(serde_json::to_vec(&envelope).expect("serializes")),
-        timestamp_ms: None,
-        headers: Vec::new(),
-    }
-}
 
 /// Counts what the dispatcher publishes and drops it.
 #[derive(Default)]
@@ -419,16 +314,8 @@ async fn escalations(
     routing: &SharedRouting,
     figures: &mut Figures,
 ) -> Result<(), Error> {
-    // Hand what earlier runs freed back to the kernel and reset VmHWM to the current RSS (Linux ≥
-    // 4.0; ignored elsewhere), so "before" and the peak are this phase's.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        // SAFETY: glibc's malloc_trim only releases free heap pages; it takes no pointers.
-        unsafe { malloc_trim(0) };
-    }
+    // Runs start in a fresh process with this phase; resetting VmHWM to the current RSS (Linux ≥
+    // 4.0, ignored elsewhere) keeps the peak this phase's when it is run otherwise (tests).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rss_before = proc_kb("VmRSS");
     let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
@@ -453,7 +340,7 @@ async fn escalations(
         c.record.assigned_ms = c.record.due_ms - 300_000;
         store.commit_route(&c, Duration::from_secs(7 * 86_400)).await?;
     }
-    let committed_in = started.elapsed();
+    let (committed_in, rss_committed) = (started.elapsed(), proc_kb("VmRSS"));
     let probe = Arc::new(LatenessProbe {
         inner: dispatcher.clone(),
         started: Mutex::new(histogram()),
@@ -490,12 +377,13 @@ async fn escalations(
     while probe.distinct.load(Relaxed) < o.deadlines && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    timers.stop();
+    timers.stop().await;
     let rss_peak = proc_kb("VmHWM");
     figures.push(("deadlines: committed in (s)".into(), committed_in.as_secs_f64()));
-    figures.push(("deadlines: armed in timers".into(), armed.map_or(f64::NAN, |n| n as f64)));
+    figures.push(("deadlines: armed in timers".into(), armed.unwrap_or(0) as f64));
     figures.push(("deadlines: timers loaded after (s)".into(), armed_in.as_secs_f64()));
     figures.push(("rss: before (MB)".into(), mb(rss_before)));
+    figures.push(("rss: routes committed (MB)".into(), mb(rss_committed)));
     figures.push(("rss: routes + timers loaded (MB)".into(), mb(rss_loaded)));
     figures.push(("rss: added by routes + timers (MB)".into(), mb(rss_loaded.saturating_sub(rss_before))));
     figures.push(("rss: peak during escalations (MB)".into(), mb(rss_peak)));
@@ -551,8 +439,32 @@ pub fn targets(median: &Figures) -> Vec<(String, f64, bool)> {
     rows.iter().map(|(t, f, limit)| (t.to_string(), value(median, f), value(median, f) <= *limit)).collect()
 }
 
-/// Runs `o.runs` times and prints each run, the medians and the targets (as a table, or JSON).
-pub async fn run(o: RoutingBenchOptions, json: bool) -> Result<(), Error> {
+/// One run in a fresh process of this binary (`bench-routing --in-process`), so that every run's
+/// RSS starts from a clean heap rather than from what earlier runs left to the allocator.
+async fn run_child(o: &RoutingBenchOptions, run: usize) -> Result<Figures, Error> {
+    let mut command = tokio::process::Command::new(std::env::current_exe()?);
+    if let Some(redis) = &o.redis {
+        command.args(["--redis", &redis.url]).env("SPEEDLEAD_REDIS__NAMESPACE", &redis.namespace);
+    }
+    let (leads, deadlines, seed) = (o.leads.to_string(), o.deadlines.to_string(), o.seed + run as u64);
+    command.args(["bench-routing", "--in-process", "--leads", &leads, "--deadlines", &deadlines]);
+    let output =
+        command.args(["--seed", &seed.to_string()]).stderr(std::process::Stdio::inherit()).output().await?;
+    let failed = |why: String| Error::Actor(format!("bench-routing run {}: {why}", run + 1));
+    if !output.status.success() {
+        return Err(failed(output.status.to_string()));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| failed(e.to_string()))
+}
+
+/// Runs `o.runs` times, each in a fresh process, and prints each run, the medians and the targets
+/// (as a table, or JSON). `in_process`: one run here, its figures printed for the parent to read.
+pub async fn run(o: RoutingBenchOptions, json: bool, in_process: bool) -> Result<(), Error> {
+    if in_process {
+        let figures = run_once(&o, 0).await?;
+        println!("{}", serde_json::to_string(&figures).expect("figures serialize"));
+        return Ok(());
+    }
     let store = if o.redis.is_some() { "in-process MemoryStore and Redis" } else { "in-process MemoryStore" };
     eprintln!(
         "speedlead bench-routing: {} domains x {} reps, {} leads, {} deadlines due {:?}+{:?}, {} runs, {store}",
@@ -561,7 +473,7 @@ pub async fn run(o: RoutingBenchOptions, json: bool) -> Result<(), Error> {
     let mut runs = Vec::new();
     for run in 0..o.runs.max(1) {
         eprintln!("run {} of {}…", run + 1, o.runs.max(1));
-        runs.push(run_once(&o, run).await?);
+        runs.push(run_child(&o, run).await?);
     }
     let median = medians(&runs);
     let targets = targets(&median);

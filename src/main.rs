@@ -95,6 +95,10 @@ enum Command {
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
+        /// Run once in this process and print the figures for the parent run (each run is a fresh
+        /// process, so its RSS starts clean).
+        #[arg(long, hide = true)]
+        in_process: bool,
     },
     /// Lead-intelligence evaluations on generated, labelled data (docs/benchmarks.md).
     Eval {
@@ -181,7 +185,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             run_bench(settings, options).await
         }
-        Command::BenchRouting { runs, leads, deadlines, seed, json } => {
+        Command::BenchRouting { runs, leads, deadlines, seed, json, in_process } => {
             // `--redis` (or a configured URL) adds the decision latency against Redis.
             let redis = (!settings.redis.url.trim().is_empty()).then(|| settings.redis.clone());
             let options = speedlead::bench_routing::RoutingBenchOptions {
@@ -192,7 +196,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 redis,
                 ..Default::default()
             };
-            speedlead::bench_routing::run(options, json).await
+            speedlead::bench_routing::run(options, json, in_process).await
         }
         Command::Eval { command } => speedlead::eval::cli::run(&settings, command).await,
         Command::Simulate { rules, from_events, json } => {

@@ -104,6 +104,15 @@ pub(crate) struct Ticket<'a> {
     pub miss: Option<Miss>,
 }
 
+/// What [`Dispatcher::pick`] decided before committing: the rep (`None`: nobody), why, the pool's
+/// next cursor (`None`: not a pool turn) and every rep considered with its verdict.
+struct Pick {
+    rep: Option<String>,
+    reason: &'static str,
+    cursor: Option<u64>,
+    candidates: Vec<CandidateVerdict>,
+}
+
 pub(crate) enum Placed {
     Assigned {
         record: RouteRecord,
@@ -188,13 +197,11 @@ impl Dispatcher {
                 }
                 _ => {}
             }
-            let Some((rep, why, cursor, candidates)) = self.pick(routing, t, &mut roster, now) else {
-                continue;
-            };
+            let Pick { rep, reason: why, cursor, candidates } = self.pick(routing, t, &mut roster, now);
             let Some(rep) = rep else {
                 return Ok(Placed::Nobody(self.audit_of(t, candidates)));
             };
-            let commit = self.commit_for(routing, t, &rep, why, cursor, roster.cursor, now);
+            let commit = self.commit_for(routing, t, (&rep, why, cursor), roster.cursor, now);
             match self.store.commit_route(&commit, self.settings.decision_ttl).await? {
                 Committed::Fresh(record) => {
                     let audit = self.audit_of(t, candidates);
@@ -215,15 +222,8 @@ impl Dispatcher {
         )))
     }
 
-    /// The rep (None: nobody), reason, next cursor (None: not a pool turn) and audit candidates.
-    #[allow(clippy::type_complexity)]
-    fn pick(
-        &self,
-        routing: &Routing,
-        t: &Ticket<'_>,
-        roster: &mut Roster,
-        now: DateTime<Utc>,
-    ) -> Option<(Option<String>, &'static str, Option<u64>, Vec<CandidateVerdict>)> {
+    /// The preferred rep if eligible, else the pool's pick (unless `preferred_only`).
+    fn pick(&self, routing: &Routing, t: &Ticket<'_>, roster: &mut Roster, now: DateTime<Utc>) -> Pick {
         let mut candidates = Vec::new();
         if let Some((rep, why)) = t.preferred {
             let at = t.pool.reps.iter().position(|r| r == rep).unwrap_or(t.pool.reps.len());
@@ -232,28 +232,26 @@ impl Dispatcher {
             match eligibility(routing.rep(rep), &state, &[], t.exclude, now) {
                 Ok(()) => {
                     candidates.push(verdict(rep, "chosen"));
-                    return Some((Some(rep.to_string()), why, None, candidates));
+                    return Pick { rep: Some(rep.to_string()), reason: why, cursor: None, candidates };
                 }
                 Err(skip) => candidates.push(verdict(rep, &skip.verdict())),
             }
             if t.preferred_only {
-                return Some((None, why, None, candidates));
+                return Pick { rep: None, reason: why, cursor: None, candidates };
             }
         }
         roster.states.truncate(t.pool.reps.len());
         let choice = pool::choose(t.pool, |id| routing.rep(id), roster, t.required, t.exclude, now);
         candidates.extend(choice.candidates);
-        Some((choice.rep, t.pick_reason, Some(choice.cursor), candidates))
+        Pick { rep: choice.rep, reason: t.pick_reason, cursor: Some(choice.cursor), candidates }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The commit of `rep` (picked for `why`, moving the cursor from `expected` to `cursor`).
     fn commit_for(
         &self,
         routing: &Routing,
         t: &Ticket<'_>,
-        rep: &str,
-        why: &str,
-        cursor: Option<u64>,
+        (rep, why, cursor): (&str, &str, Option<u64>),
         expected: u64,
         now: DateTime<Utc>,
     ) -> RouteCommit {

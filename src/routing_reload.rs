@@ -169,6 +169,32 @@ countries = ["DE"]
 reps = [{ id = "dora" }]
 "#;
 
+    /// The configuration example in docs/routing.md is a real, valid one that routes as it says.
+    #[test]
+    fn the_documented_example_loads_and_routes() {
+        let doc = include_str!("../docs/routing.md");
+        let start = doc.find("```toml\n").expect("docs/routing.md has a toml example") + "```toml\n".len();
+        let example = &doc[start..start + doc[start..].find("```").unwrap()];
+        let config: speedlead_actors::rules::RoutingConfig =
+            Figment::from(Toml::string(example)).extract_inner("routing").expect("the example parses");
+        let routing = Routing::new(config).unwrap_or_else(|e| panic!("the example is invalid: {e}"));
+        let na = routing.domain("na").unwrap();
+        assert_eq!(na.default_pool().name, "sales");
+        assert_eq!(na.pool("sales").unwrap().backup.as_deref(), Some("closers"));
+        let mut lead: speedlead_topics::QualifiedLead = serde_json::from_value(serde_json::json!({
+            "lead_id": uuid::Uuid::nil(), "lead_key": "k", "routing_domain": "na", "source": "web",
+            "event_id": "e", "contact": {"country": "US"}, "attribution": {"region": "CA"},
+            "signals": {"language": "es"}
+        }))
+        .unwrap();
+        let route = routing.route(&lead).unwrap();
+        assert_eq!((route.rule, route.pool.name.as_str()), (Some("west-coast-spanish"), "sales"));
+        assert_eq!(route.required_skills, ["language:es"]);
+        lead.signals.clear();
+        assert_eq!(routing.route(&lead).unwrap().rule, None, "no rule: the default pool");
+        assert_eq!(routing.route(&lead).unwrap().sla, std::time::Duration::from_secs(300));
+    }
+
     /// A unique file per test, written by rename so the watcher never reads it half-written.
     struct TempRules(PathBuf);
 

@@ -55,6 +55,9 @@ impl AckServer {
             domain: "emea".into(),
             lead_id: lead.to_string(),
             record: RouteRecord {
+                sla_ms: 0,
+                parked: false,
+                released: false,
                 lead_key: format!("{lead}@example.com"),
                 rep_id: rep.into(),
                 attempt,

@@ -189,7 +189,11 @@ impl Dispatcher {
                     let audit = self.audit_of(t, Vec::new());
                     return Ok(Placed::Assigned { record: existing, audit, fresh: false });
                 }
-                (Some(current), route) if route.as_ref() != Some(current) => {
+                // Same attempt, still unacknowledged: the route this placement replaces (its
+                // store flags, e.g. `parked`, may differ from what the caller read).
+                (Some(current), route)
+                    if !route.as_ref().is_some_and(|r| r.attempt == current.attempt && !r.acked) =>
+                {
                     return Ok(match route {
                         Some(route) => Placed::Moved(route),
                         None => Placed::Moved(current.clone()),
@@ -273,6 +277,9 @@ impl Dispatcher {
             due_ms: due.timestamp_millis(),
             acked: false,
             required_skills: t.required.to_vec(),
+            sla_ms: t.sla.as_millis() as u64,
+            parked: false,
+            released: false,
             tried,
         };
         RouteCommit {

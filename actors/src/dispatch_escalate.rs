@@ -17,13 +17,16 @@ use uuid::Uuid;
 use crate::dispatch::{reason, Dispatcher, Placed, QueuedLead, Ticket};
 use crate::escalation::Escalate;
 use crate::ports::Outbound;
-use crate::routing_store::{Miss, RouteRecord};
+use crate::routing_store::{Miss, Park, RouteRecord};
 use crate::rules::{Domain, Routing};
 use crate::stage::StageError;
 
-/// Publishing an escalation's messages is retried this often before the timer retries the whole
-/// escalation (which finds it committed and republishes the same ids).
+/// Publishing an escalation's messages is tried this often in line, then again in the background
+/// (the commit is done: retrying the escalation itself would find nothing to do).
 const PUBLISH_ATTEMPTS: u32 = 3;
+
+/// How long background publishing keeps trying before it gives up and logs the lost messages.
+const PUBLISH_GIVE_UP: Duration = Duration::from_secs(600);
 
 /// Overflow leads offered per pool per round: the oldest first.
 const OFFER_BATCH: usize = 16;
@@ -45,7 +48,9 @@ impl Escalate for Dispatcher {
             return Ok(None);
         };
         let now_ms = self.now().timestamp_millis();
-        if current.acked {
+        // Accepted, closed, or parked in overflow (another process fired this deadline first):
+        // nothing for this deadline to do.
+        if current.acked || current.released || current.parked {
             self.store.drop_deadline(domain, lead_id).await?;
             return Ok(None);
         }
@@ -87,9 +92,11 @@ impl Dispatcher {
         let mut tried = current.tried.clone();
         tried.push(missed.to_string());
         let pool = domain.pool(&current.pool).unwrap_or_else(|| domain.default_pool());
-        let sla = Duration::from_millis((current.due_ms - current.assigned_ms).max(1000) as u64);
+        let sla = match current.sla_ms {
+            0 => Duration::from_millis((current.due_ms - current.assigned_ms).max(1000) as u64),
+            configured => Duration::from_millis(configured),
+        };
         let miss = Some(Miss { rep_id: missed.to_string(), away_after: domain.escalation.away_after_misses });
-        metrics::counter!("speedlead_sla_misses_total", "domain" => domain.name.clone()).increment(1);
 
         let manager =
             routing.rep(missed).and_then(|p| p.manager.as_deref()).filter(|m| !tried.iter().any(|t| t == m));
@@ -127,7 +134,7 @@ impl Dispatcher {
                         .await?;
                     return Ok(Some(record.due_ms));
                 }
-                Placed::Moved(route) => return Ok((!route.acked).then_some(route.due_ms)),
+                Placed::Moved(route) => return Ok(next_deadline(current, &route)),
                 Placed::Nobody(_) => {}
             }
         }
@@ -139,11 +146,20 @@ impl Dispatcher {
             required_skills: current.required_skills.clone(),
             sla_ms: sla.as_millis() as u64,
         };
-        let json = serde_json::to_string(&queued).expect("queued lead serializes");
-        let (name, lead_id) = (domain.name.as_str(), lead.to_string());
-        self.store.enqueue_overflow(name, &pool.name, &lead_id, &json, self.now().timestamp_millis()).await?;
-        self.store.drop_deadline(name, &lead_id).await?;
-        self.store.record_miss(name, missed, domain.escalation.away_after_misses).await?;
+        let park = Park {
+            domain: domain.name.clone(),
+            lead_id: lead.to_string(),
+            attempt: current.attempt,
+            pool: pool.name.clone(),
+            lead: serde_json::to_string(&queued).expect("queued lead serializes"),
+            queued_ms: self.now().timestamp_millis(),
+            miss,
+        };
+        if !self.store.park(&park).await? {
+            // Someone else parked, moved or closed it meanwhile, or the rep accepted after all.
+            let now = self.store.route(&domain.name, &park.lead_id).await?;
+            return Ok(now.and_then(|route| next_deadline(current, &route)));
+        }
         self.announce_escalation(domain, lead, current, reason::OVERFLOW, None).await?;
         Ok(None)
     }
@@ -165,6 +181,7 @@ impl Dispatcher {
             let account = None;
             self.store.record_owner(&lead.to_string(), account, &assignment.rep_id).await?;
         }
+        metrics::counter!("speedlead_sla_misses_total", "domain" => domain.name.clone()).increment(1);
         let escalation = Escalation {
             lead_id: lead,
             routing_domain: domain.name.clone(),
@@ -179,7 +196,31 @@ impl Dispatcher {
         messages.push(self.event(event_type::ESCALATED, &[&lead.to_string(), &attempt], lead, event));
         metrics::counter!("speedlead_leads_escalated_total", "domain" => domain.name.clone(), "step" => step)
             .increment(1);
-        self.publish(messages).await
+        self.publish_or_keep_trying(messages).await;
+        Ok(())
+    }
+
+    /// Publishes messages of a placement already committed. The commit cannot be undone and a
+    /// retried escalation would find nothing to do, so a broker outage must not lose them: after
+    /// a few tries in line, a background task keeps trying (up to [`PUBLISH_GIVE_UP`]). A crash
+    /// meanwhile still loses them; the new rep's deadline then moves the lead on.
+    async fn publish_or_keep_trying(&self, messages: Vec<Outbound>) {
+        let Err(error) = self.publish(messages.clone()).await else { return };
+        tracing::warn!(%error, "publishing a committed reassignment failed; retrying in the background");
+        let publisher = self.publisher.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let mut pause = Duration::from_millis(500);
+            while started.elapsed() < PUBLISH_GIVE_UP {
+                tokio::time::sleep(pause).await;
+                if publisher.publish(messages.clone()).await.is_ok() {
+                    return;
+                }
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+            metrics::counter!("speedlead_escalation_publish_failures_total").increment(1);
+            tracing::error!(messages = messages.len(), "gave up publishing a committed reassignment");
+        });
     }
 
     pub(crate) async fn publish(&self, messages: Vec<Outbound>) -> Result<(), StageError> {
@@ -229,12 +270,15 @@ impl Dispatcher {
         }
         for entry in queued {
             let Ok(lead) = serde_json::from_str::<QueuedLead>(&entry.lead) else {
-                tracing::error!(domain = name, pool = pool_name, lead_id = %entry.lead_id, "unreadable overflow entry; leaving it for an operator");
+                // Kept, it would block the head of the queue for good.
+                tracing::error!(domain = name, pool = pool_name, lead_id = %entry.lead_id, "unreadable overflow entry; dropping it from the queue");
+                self.store.remove_overflow(name, pool_name, &entry.lead_id).await?;
                 continue;
             };
             let current = self.store.route(name, &entry.lead_id).await?;
-            if current.as_ref().is_some_and(|c| c.acked) {
-                // Accepted while waiting: it no longer needs anyone.
+            if current.as_ref().is_some_and(|c| c.acked || c.released || !c.parked) {
+                // Accepted or closed while waiting, or already placed another way (a redelivered
+                // lead the router assigned): it no longer needs anyone from here.
                 self.store.remove_overflow(name, pool_name, &entry.lead_id).await?;
                 continue;
             }
@@ -256,13 +300,22 @@ impl Dispatcher {
                 pick_reason: reason::OVERFLOW,
                 miss: None,
             };
-            if let Placed::Assigned { record, audit, fresh: true } = self.place(routing, &ticket).await? {
-                self.deadlines().arm(name, &entry.lead_id, record.due_ms);
-                let assignment = self.assignment(lead.lead_id, name, &record, audit);
-                let hops = Hops { assigned_at: Some(self.now()), ..Hops::default() };
-                self.store.record_owner(&entry.lead_id, None, &record.rep_id).await?;
-                metrics::counter!("speedlead_leads_assigned_total", "domain" => name.to_string(), "reason" => reason::OVERFLOW).increment(1);
-                self.publish(self.assignment_messages(assignment, lead.lead_id, hops)).await?;
+            match self.place(routing, &ticket).await? {
+                Placed::Assigned { record, audit, fresh: true } => {
+                    self.deadlines().arm(name, &entry.lead_id, record.due_ms);
+                    let assignment = self.assignment(lead.lead_id, name, &record, audit);
+                    let hops = Hops { assigned_at: Some(self.now()), ..Hops::default() };
+                    self.store.record_owner(&entry.lead_id, None, &record.rep_id).await?;
+                    let labels = [("domain", name.to_string()), ("reason", reason::OVERFLOW.to_string())];
+                    metrics::counter!("speedlead_leads_assigned_total", &labels).increment(1);
+                    self.publish_or_keep_trying(self.assignment_messages(assignment, lead.lead_id, hops))
+                        .await;
+                }
+                // Placed by someone else (another instance's offer, a redelivery): not ours to place.
+                Placed::Assigned { .. } | Placed::Moved(_) => {
+                    self.store.remove_overflow(name, pool_name, &entry.lead_id).await?;
+                }
+                Placed::Nobody(_) => {}
             }
         }
         Ok(())
@@ -288,4 +341,12 @@ impl Dispatcher {
         }));
         Ok(self.event(event_type::QUEUED, &[&lead_id], queued.lead_id, event))
     }
+}
+
+/// The deadline to arm after a placement found the route already `moved` on from `missed`: the
+/// new attempt's, if there is one and it is still waiting; none when the same attempt was accepted,
+/// closed or parked, so a deadline with nothing left to do is not fired again and again.
+fn next_deadline(missed: &RouteRecord, moved: &RouteRecord) -> Option<i64> {
+    let waiting = moved.attempt != missed.attempt && !moved.acked && !moved.released && !moved.parked;
+    waiting.then_some(moved.due_ms)
 }

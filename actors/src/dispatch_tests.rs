@@ -147,3 +147,85 @@ async fn after_max_attempts_the_lead_waits_in_overflow() {
     assert_eq!(escalations(&desk), [(a.rep_id.clone(), "overflow".into(), 1)]);
     assert_eq!(desk.store.rep_state("na", &a.rep_id).await.unwrap().misses, 1, "the miss still counts");
 }
+
+#[tokio::test]
+async fn a_deadline_fired_twice_parks_a_lead_and_counts_its_miss_once() {
+    let mut c = config();
+    c.domains[0].escalation.max_attempts = 1;
+    let desk = Desk::new(c);
+    let a = first(&desk, "twice").await;
+    let lead_id = a.lead_id.to_string();
+    let due = desk.store.route("na", &lead_id).await.unwrap().unwrap().due_ms;
+    desk.advance(SLA + Duration::from_secs(1));
+    // Two processes' timers, one after the other, on the same deadline.
+    assert_eq!(desk.dispatcher.deadline_due("na", &lead_id, due).await.unwrap(), None);
+    assert_eq!(desk.dispatcher.deadline_due("na", &lead_id, due).await.unwrap(), None);
+    assert_eq!(desk.store.rep_state("na", &a.rep_id).await.unwrap().misses, 1);
+    assert_eq!(escalations(&desk).len(), 1, "one lead.escalated");
+    assert!(desk.store.route("na", &lead_id).await.unwrap().unwrap().parked);
+}
+
+#[tokio::test]
+async fn a_queued_lead_placed_by_its_redelivery_leaves_the_queue_and_keeps_its_rep() {
+    let desk = Desk::new(config());
+    for rep in ["ana", "ben", "cy"] {
+        desk.store.set_rep_status("na", rep, RepStatus::Offline).await.unwrap();
+    }
+    let waiting = lead("redelivered", "na", None);
+    assert!(assignment(&desk.route(&waiting).await).is_none(), "queued");
+    desk.store.set_rep_status("na", "ana", RepStatus::Available).await.unwrap();
+    desk.store.set_rep_status("na", "ben", RepStatus::Available).await.unwrap();
+    let a = assignment(&desk.route(&waiting).await).expect("the redelivery places it");
+    desk.dispatcher.offer_overflow("na").await.unwrap();
+    assert!(desk.published_assignments().is_empty(), "nobody takes it from {}", a.rep_id);
+    assert_eq!(desk.store.overflow_len("na", "sales").await.unwrap(), 0);
+    assert_eq!(desk.store.route("na", &a.lead_id.to_string()).await.unwrap().unwrap().rep_id, a.rep_id);
+}
+
+#[tokio::test]
+async fn a_closed_lead_stops_firing() {
+    let desk = Desk::new(config());
+    let a = first(&desk, "closed").await;
+    let lead_id = a.lead_id.to_string();
+    desk.store.release("na", &lead_id).await.unwrap();
+    assert_eq!(miss(&desk, &lead_id).await, None, "nothing left to do: not re-armed");
+    assert!(desk.published_assignments().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reassignment_the_broker_refused_is_published_once_it_is_back() {
+    let desk = Desk::new(config());
+    let a = first(&desk, "outage").await;
+    desk.publisher.fail_next(4);
+    miss(&desk, &a.lead_id.to_string()).await.expect("committed, with a new deadline");
+    assert!(desk.published_assignments().is_empty(), "the broker is down");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let moved = desk.published_assignments();
+    assert_eq!(moved.len(), 1, "published in the background once the broker answered");
+    assert_eq!(moved[0].attempt, 2);
+}
+
+#[tokio::test]
+async fn an_escalation_keeps_the_configured_sla_when_only_working_hours_count() {
+    let mut c = config();
+    c.sla.working_hours_only = true;
+    for rep in &mut c.domains[0].reps {
+        rep.working_hours = vec![crate::rules_config::WorkingHours {
+            days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+            start: "09:00".into(),
+            end: "17:00".into(),
+        }];
+    }
+    let desk = Desk::new(c);
+    desk.advance(Duration::from_secs(4 * 3600 + 58 * 60)); // Wednesday 16:58 UTC
+    let a = first(&desk, "evening").await;
+    let record = desk.store.route("na", &a.lead_id.to_string()).await.unwrap().unwrap();
+    assert_eq!(record.sla_ms, SLA.as_millis() as u64);
+    let lead_id = a.lead_id.to_string();
+    desk.advance(Duration::from_millis((record.due_ms - desk.now_ms()) as u64 + 1000));
+    let next = desk.dispatcher.deadline_due("na", &lead_id, record.due_ms).await.unwrap();
+    // Missed at 09:03 Thursday; the next rep gets five working minutes, not sixteen hours.
+    let moved = desk.store.route("na", &a.lead_id.to_string()).await.unwrap().unwrap();
+    assert_eq!(moved.sla_ms, SLA.as_millis() as u64);
+    assert!(next.unwrap() - desk.now_ms() <= SLA.as_millis() as i64 + 60_000, "{next:?}");
+}

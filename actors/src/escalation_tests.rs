@@ -112,6 +112,9 @@ async fn a_new_timer_re_arms_what_the_store_holds() {
     let store = Arc::new(MemoryStore::new());
     let due = clock() + 3_000;
     let record = RouteRecord {
+        sla_ms: 0,
+        parked: false,
+        released: false,
         lead_key: "ana@example.com".into(),
         rep_id: "ana".into(),
         attempt: 1,

@@ -95,6 +95,18 @@ pub struct RouteRecord {
     /// Skills the lead requires (the pool's and its rule's), kept for its escalations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_skills: Vec<String>,
+    /// The SLA this attempt was given (ms), so an escalation gives the next rep the same clock
+    /// (`due_ms - assigned_ms` is longer when only working hours count). 0 in routes stored before
+    /// it existed.
+    #[serde(default)]
+    pub sla_ms: u64,
+    /// Set by the store: the lead waits in an overflow queue after its escalation chain ran out
+    /// ([`RoutingStore::park`]), still with this rep. Cleared by the next commit.
+    #[serde(default)]
+    pub parked: bool,
+    /// Set by the store: the lead was closed ([`RoutingStore::release`]); nothing moves it any more.
+    #[serde(default)]
+    pub released: bool,
     /// Reps who had this lead before (escalation does not offer it to them again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tried: Vec<String>,
@@ -141,6 +153,21 @@ pub struct RouteCommit {
     pub miss: Option<Miss>,
     /// The overflow queue (pool name) the lead leaves.
     pub from_overflow: Option<String>,
+}
+
+/// A lead whose escalation chain ran out, to wait in `pool`'s overflow with its current rep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Park {
+    pub domain: String,
+    pub lead_id: String,
+    /// The attempt that must still be current, unacknowledged, not released and not parked.
+    pub attempt: u32,
+    pub pool: String,
+    /// What placing it again needs (the dispatcher's `QueuedLead` JSON).
+    pub lead: String,
+    pub queued_ms: i64,
+    /// The SLA miss of the rep who let it pass.
+    pub miss: Option<Miss>,
 }
 
 /// What [`RoutingStore::commit_route`] did.
@@ -247,6 +274,12 @@ pub trait RoutingStore: Send + Sync + 'static {
         rep_id: &str,
         status: RepStatus,
     ) -> Result<RepState, StoreError>;
+
+    /// Atomically, if `park.attempt` is still the current, unacknowledged, unreleased and unparked
+    /// attempt: marks the route parked, drops its deadline, queues the lead in the pool's overflow
+    /// (keeping a first queued time) and counts the miss. False, and nothing written, otherwise: a
+    /// deadline that fires in two processes parks a lead (and counts its miss) once.
+    async fn park(&self, park: &Park) -> Result<bool, StoreError>;
 
     /// Counts an SLA miss against a rep outside a commit (the lead went to overflow and stays with
     /// them), setting them away when their misses reach `away_after`; returns the new state.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{reps, unique, TTL};
 use crate::routing_store::{
-    AckOutcome, Caps, Committed, CursorMove, Miss, RepState, RepStatus, RouteCommit, RouteRecord,
+    AckOutcome, Caps, Committed, CursorMove, Miss, Park, RepState, RepStatus, RouteCommit, RouteRecord,
 };
 use crate::store::{Store, StoreError};
 
@@ -26,6 +26,7 @@ pub(super) async fn run_all(store: Arc<dyn Store>) {
     acknowledge_outcomes(&*store).await;
     deadlines_are_ordered_limited_and_droppable(&*store).await;
     release_is_idempotent(&*store).await;
+    park_queues_a_missed_lead_once(&*store).await;
     overflow_keeps_order_and_first_queued_time(&*store).await;
     rep_status_is_set_and_available_resets_misses(&*store).await;
     route_expires_after_its_ttl(&*store).await;
@@ -34,6 +35,9 @@ pub(super) async fn run_all(store: Arc<dyn Store>) {
 
 fn record(rep: &str, attempt: u32, due_ms: i64) -> RouteRecord {
     RouteRecord {
+        sla_ms: 300_000,
+        parked: false,
+        released: false,
         lead_key: "lead-key".into(),
         rep_id: rep.into(),
         attempt,
@@ -275,8 +279,53 @@ async fn release_is_idempotent(store: &dyn Store) {
     assert_eq!(store.deadlines(&domain, None, 10).await.unwrap(), want, "{check}: deadline dropped");
     assert_eq!(store.release(&domain, "lead").await.unwrap(), None, "{check}: second release");
     assert_eq!(open_today_misses(store, &domain, "rep-1").await.0, 1, "{check}: released once");
-    assert_eq!(store.route(&domain, "lead").await.unwrap(), Some(rec), "{check}: record stays");
+    let released = RouteRecord { released: true, ..rec };
+    assert_eq!(
+        store.route(&domain, "lead").await.unwrap(),
+        Some(released),
+        "{check}: record stays, released"
+    );
     assert_eq!(store.release(&domain, "never").await.unwrap(), None, "{check}: unknown lead");
+}
+
+async fn park_queues_a_missed_lead_once(store: &dyn Store) {
+    let check = "park_queues_a_missed_lead_once";
+    let domain = unique("dom");
+    commit(store, first(&domain, "lead", record("rep-1", 1, 100))).await;
+    let park = Park {
+        domain: domain.clone(),
+        lead_id: "lead".into(),
+        attempt: 1,
+        pool: POOL.into(),
+        lead: "{}".into(),
+        queued_ms: 500,
+        miss: Some(Miss { rep_id: "rep-1".into(), away_after: None }),
+    };
+    assert!(
+        !store.park(&Park { attempt: 2, ..park.clone() }).await.unwrap(),
+        "{check}: not the current attempt"
+    );
+    assert!(store.park(&park).await.unwrap(), "{check}: parked");
+    assert!(!store.park(&park).await.unwrap(), "{check}: parked once");
+    assert_eq!(open_today_misses(store, &domain, "rep-1").await, (1, 1, 1), "{check}: one miss, still open");
+    assert!(store.deadlines(&domain, None, 10).await.unwrap().is_empty(), "{check}: deadline dropped");
+    assert_eq!(store.overflow_len(&domain, POOL).await.unwrap(), 1, "{check}: queued");
+    let parked = store.route(&domain, "lead").await.unwrap().unwrap();
+    assert!(parked.parked && !parked.acked, "{check}: still the rep's, parked");
+    // Leaving overflow: a commit replacing the parked attempt clears the flag.
+    let taken = RouteCommit {
+        from_overflow: Some(POOL.into()),
+        ..escalate(&domain, "lead", record("rep-2", 2, 900), 1, "rep-1")
+    };
+    assert!(matches!(commit(store, taken).await, Committed::Fresh(_)), "{check}: placed from overflow");
+    let placed = store.route(&domain, "lead").await.unwrap().unwrap();
+    assert!(!placed.parked && placed.rep_id == "rep-2", "{check}: {placed:?}");
+    assert_eq!(store.overflow_len(&domain, POOL).await.unwrap(), 0, "{check}: left the queue");
+    // An accepted lead is never parked.
+    commit(store, first(&domain, "acked", record("rep-1", 1, 100))).await;
+    store.acknowledge(&domain, "acked", "rep-1", 1).await.unwrap();
+    let acked = Park { lead_id: "acked".into(), ..park };
+    assert!(!store.park(&acked).await.unwrap(), "{check}: accepted");
 }
 
 async fn overflow_keeps_order_and_first_queued_time(store: &dyn Store) {

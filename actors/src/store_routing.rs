@@ -1,7 +1,7 @@
 //! The in-memory half of the routing state: [`RoutingStore`] for [`MemoryStore`].
 //!
-//! It mirrors the Redis layout in `src/store/redis_routing.rs` (a route with `acked` and `released`
-//! beside its record, rep hashes, cursors, and sorted sets ordered by score then member) so both
+//! It mirrors the Redis layout in `src/store/redis_routing.rs` (a route with `acked`, `parked` and
+//! `released` beside its record, rep hashes, cursors, and sorted sets ordered by score then member) so both
 //! pass the same contract, expiry included. One mutex over all of it makes every method a single
 //! atomic step, as one Lua script is on Redis; nothing awaits while it is held.
 
@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use super::{MemoryStore, StoreError};
 use crate::routing_store::{
-    AckOutcome, Committed, Queued, RepState, RepStatus, Roster, RouteCommit, RouteRecord, RoutingStore,
+    AckOutcome, Committed, Park, Queued, RepState, RepStatus, Roster, RouteCommit, RouteRecord, RoutingStore,
 };
 
 #[derive(Debug, Default)]
@@ -42,12 +42,10 @@ struct Domain {
     overflow_leads: HashMap<String, String>,
 }
 
-/// A stored route. `released` lives beside the record, not in it, because it is the store's
-/// bookkeeping (has the rep's open count been given back?), not part of the decision.
+/// A stored route; the store's own flags (`acked`, `parked`, `released`) live in its record.
 #[derive(Debug)]
 struct Route {
     record: RouteRecord,
-    released: bool,
     expires: Instant,
 }
 
@@ -124,7 +122,7 @@ impl Domain {
                 )))
             }
             (Some(route), Some(attempt))
-                if route.record.attempt != attempt || route.record.acked || route.released =>
+                if route.record.attempt != attempt || route.record.acked || route.record.released =>
             {
                 return Ok(Committed::Existing(route.record.clone()))
             }
@@ -163,7 +161,9 @@ impl Domain {
         if let Some(cursor) = &commit.cursor {
             self.cursors.insert(cursor.pool.clone(), cursor.next);
         }
-        let route = Route { record: record.clone(), released: false, expires: now + ttl };
+        let mut stored = record.clone();
+        (stored.released, stored.parked) = (false, false);
+        let route = Route { record: stored, expires: now + ttl };
         self.routes.insert(commit.lead_id.clone(), route);
         if record.due_ms > 0 {
             self.deadlines.add(&commit.lead_id, record.due_ms);
@@ -198,9 +198,29 @@ impl Domain {
         AckOutcome::Accepted(accepted)
     }
 
+    fn park(&mut self, park: &Park, now: Instant) -> bool {
+        let Some(route) = self.route(&park.lead_id, now) else { return false };
+        let record = &mut route.record;
+        if record.attempt != park.attempt || record.acked || record.released || record.parked {
+            return false;
+        }
+        record.parked = true;
+        self.deadlines.remove(&park.lead_id);
+        self.overflow.entry(park.pool.clone()).or_default().add_new(&park.lead_id, park.queued_ms);
+        self.overflow_leads.entry(park.lead_id.clone()).or_insert_with(|| park.lead.clone());
+        if let Some(miss) = &park.miss {
+            let rep = self.rep(&miss.rep_id);
+            rep.misses += 1;
+            if miss.away_after.is_some_and(|limit| rep.misses >= limit) {
+                rep.status = RepStatus::Away;
+            }
+        }
+        true
+    }
+
     fn release(&mut self, lead_id: &str, now: Instant) -> Option<String> {
-        let route = self.route(lead_id, now).filter(|route| !route.released)?;
-        route.released = true;
+        let route = self.route(lead_id, now).filter(|route| !route.record.released)?;
+        route.record.released = true;
         let rep_id = route.record.rep_id.clone();
         self.deadlines.remove(lead_id);
         give_back(self.rep(&rep_id));
@@ -293,6 +313,11 @@ impl RoutingStore for MemoryStore {
             }
             rep.clone()
         }))
+    }
+
+    async fn park(&self, park: &Park) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        Ok(self.routing.with(&park.domain, |d| d.park(park, now)))
     }
 
     async fn release(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError> {

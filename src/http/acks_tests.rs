@@ -59,6 +59,9 @@ impl Fixture {
     async fn assign(&self, lead: Uuid, rep: &str, attempt: u32, replaces: Option<u32>) {
         let now_ms = Utc::now().timestamp_millis();
         let record = RouteRecord {
+            sla_ms: 0,
+            parked: false,
+            released: false,
             lead_key: "ana@acme.io".into(),
             rep_id: rep.into(),
             attempt,

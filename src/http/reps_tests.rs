@@ -44,6 +44,9 @@ async fn get_shows_the_reps_live_state() {
         domain: "emea".into(),
         lead_id: "lead-1".into(),
         record: RouteRecord {
+            sla_ms: 0,
+            parked: false,
+            released: false,
             lead_key: "ana@acme.io".into(),
             rep_id: "dora".into(),
             attempt: 1,

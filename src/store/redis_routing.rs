@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Script;
 use speedlead_actors::routing_store::{
-    AckOutcome, Committed, Queued, RepState, RepStatus, Roster, RouteCommit, RouteRecord, RoutingStore,
+    AckOutcome, Committed, Park, Queued, RepState, RepStatus, Roster, RouteCommit, RouteRecord, RoutingStore,
 };
 use speedlead_actors::store::StoreError;
 
@@ -82,7 +82,7 @@ if ARGV[14] == '1' then
 end
 if ARGV[12] ~= '' then redis.call('SET', KEYS[5], ARGV[13]) end
 redis.call('HSET', KEYS[1], 'record', ARGV[2], 'attempt', ARGV[5], 'rep', ARGV[4], 'acked', '0',
-  'released', '0')
+  'released', '0', 'parked', '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if tonumber(ARGV[7]) > 0 then
   redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
@@ -141,6 +141,29 @@ static SET_REP_STATUS: LazyLock<Script> = LazyLock::new(|| {
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
 if ARGV[1] == 'available' then redis.call('HSET', KEYS[1], 'misses', 0) end
 return redis.call('HMGET', KEYS[1], 'status', 'open', 'day', 'today', 'misses', 'last_assigned_ms')
+",
+    )
+});
+
+/// KEYS[1] = route, KEYS[2] = sla, KEYS[3] = overflow queue, KEYS[4] = overflow lead hash, KEYS[5] =
+/// the missed rep's hash; ARGV[1] = lead id, ARGV[2] = attempt, ARGV[3] = queued ms, ARGV[4] = lead
+/// JSON, ARGV[5] = '1' to count a miss, ARGV[6] = away after. Returns 1 if parked now.
+static PARK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local route = redis.call('HMGET', KEYS[1], 'attempt', 'acked', 'released', 'parked')
+if not route[1] or route[1] ~= ARGV[2] or route[2] == '1' or route[3] == '1' or route[4] == '1' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'parked', '1')
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[1])
+redis.call('HSETNX', KEYS[4], ARGV[1], ARGV[4])
+if ARGV[5] == '1' then
+  local misses = redis.call('HINCRBY', KEYS[5], 'misses', 1)
+  if ARGV[6] ~= '' and misses >= tonumber(ARGV[6]) then redis.call('HSET', KEYS[5], 'status', 'away') end
+end
+return 1
 ",
     )
 });
@@ -329,14 +352,29 @@ impl RoutingStore for RedisStore {
     }
 
     async fn route(&self, domain: &str, lead_id: &str) -> Result<Option<RouteRecord>, StoreError> {
-        let (record, acked): (Option<String>, Option<String>) = redis::cmd("HMGET")
+        type Fields = (Option<String>, Option<String>, Option<String>, Option<String>);
+        let (record, acked, parked, released): Fields = redis::cmd("HMGET")
             .arg(Keys::new(self, domain).route(lead_id))
-            .arg("record")
-            .arg("acked")
+            .arg(&["record", "acked", "parked", "released"][..])
             .query_async(&mut self.connection())
             .await
             .map_err(unavailable)?;
-        record.map(|record| route_record(&record, acked.as_deref())).transpose()
+        let Some(record) = record else { return Ok(None) };
+        let record = route_record(&record, acked.as_deref())?;
+        let (parked, released) = (parked.as_deref() == Some("1"), released.as_deref() == Some("1"));
+        Ok(Some(RouteRecord { parked, released, ..record }))
+    }
+
+    async fn park(&self, park: &Park) -> Result<bool, StoreError> {
+        let keys = Keys::new(self, &park.domain);
+        let mut call = PARK.key(keys.route(&park.lead_id));
+        call.key(keys.sla()).key(keys.overflow(&park.pool)).key(keys.overflow_leads());
+        let missed = park.miss.as_ref().map_or("", |m| m.rep_id.as_str());
+        call.key(keys.rep(missed));
+        call.arg(&park.lead_id).arg(park.attempt).arg(park.queued_ms).arg(&park.lead);
+        call.arg(flag(park.miss.is_some())).arg(opt(park.miss.as_ref().and_then(|m| m.away_after)));
+        let parked: i64 = call.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
+        Ok(parked == 1)
     }
 
     async fn commit_route(&self, commit: &RouteCommit, ttl: Duration) -> Result<Committed, StoreError> {

@@ -180,6 +180,13 @@ impl Settings {
             return Err(Error::Config("dedupe.fuzzy_threshold: must be between 0 and 1".into()));
         }
         settings.acks.check()?;
+        // Routes must outlive every redelivery and escalation chain (a route that expires early
+        // frees a lead for a second rep), and fit in Redis's millisecond expiry.
+        if !(3_600..=10 * 365 * 86_400).contains(&settings.pipeline.decision_ttl_secs) {
+            return Err(Error::Config(
+                "pipeline.decision_ttl_secs: must be between 3600 (an hour) and 315360000 (ten years)".into(),
+            ));
+        }
         Ok(settings)
     }
 
@@ -455,6 +462,18 @@ mod tests {
             ] {
                 assert!(err.contains(needle), "missing {needle:?} in {err}");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_decision_ttl_that_routes_could_outlive_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SPEEDLEAD_PIPELINE__DECISION_TTL_SECS", "0");
+            let err = Settings::load(None, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("pipeline.decision_ttl_secs: must be between 3600"), "{err}");
+            jail.set_env("SPEEDLEAD_PIPELINE__DECISION_TTL_SECS", "86400");
+            assert!(Settings::load(None, &Overrides::default()).is_ok());
             Ok(())
         });
     }

@@ -98,6 +98,14 @@ fn give_back(rep: &mut RepState) {
     rep.open = rep.open.saturating_sub(1);
 }
 
+/// An SLA miss: counted, and the rep set away when their misses reach `away_after`.
+fn count_miss(rep: &mut RepState, away_after: Option<u32>) {
+    rep.misses += 1;
+    if away_after.is_some_and(|limit| rep.misses >= limit) {
+        rep.status = RepStatus::Away;
+    }
+}
+
 impl Domain {
     /// The lead's live route; an expired one is dropped on the way, as Redis would have.
     fn route(&mut self, lead_id: &str, now: Instant) -> Option<&mut Route> {
@@ -152,11 +160,7 @@ impl Domain {
             give_back(self.rep(&replaced));
         }
         if let Some(miss) = &commit.miss {
-            let rep = self.rep(&miss.rep_id);
-            rep.misses += 1;
-            if miss.away_after.is_some_and(|limit| rep.misses >= limit) {
-                rep.status = RepStatus::Away;
-            }
+            count_miss(self.rep(&miss.rep_id), miss.away_after);
         }
         if let Some(cursor) = &commit.cursor {
             self.cursors.insert(cursor.pool.clone(), cursor.next);
@@ -209,11 +213,7 @@ impl Domain {
         self.overflow.entry(park.pool.clone()).or_default().add_new(&park.lead_id, park.queued_ms);
         self.overflow_leads.entry(park.lead_id.clone()).or_insert_with(|| park.lead.clone());
         if let Some(miss) = &park.miss {
-            let rep = self.rep(&miss.rep_id);
-            rep.misses += 1;
-            if miss.away_after.is_some_and(|limit| rep.misses >= limit) {
-                rep.status = RepStatus::Away;
-            }
+            count_miss(self.rep(&miss.rep_id), miss.away_after);
         }
         true
     }
@@ -307,10 +307,7 @@ impl RoutingStore for MemoryStore {
     ) -> Result<RepState, StoreError> {
         Ok(self.routing.with(domain, |d| {
             let rep = d.rep(rep_id);
-            rep.misses += 1;
-            if away_after.is_some_and(|limit| rep.misses >= limit) {
-                rep.status = RepStatus::Away;
-            }
+            count_miss(rep, away_after);
             rep.clone()
         }))
     }

@@ -269,6 +269,13 @@ impl Pipeline {
         }
         self.timers.stop().await;
         self.publisher.flush(Duration::from_secs(5));
+        // Leaves first, so no actor still holds a producer when the caller drops the broker (the
+        // embedded cluster's clients would log "all brokers down" for every one left).
+        let grace = Some(Duration::from_secs(5));
+        for stage in self.root.get_children() {
+            stage.stop_children_and_wait(None, grace).await;
+        }
+        self.root.stop_children_and_wait(None, grace).await;
         self.root.stop(None);
         let _ = self.root_done.await;
     }

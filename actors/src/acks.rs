@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use speedlead_topics::{derived_id, event_type, Ack, AckRefused, Envelope, LeadEvent, Topic};
 
 use crate::codec::{parse_envelope, to_json};
@@ -31,6 +31,20 @@ impl AckStage {
     }
 }
 
+/// Counts an acceptance and how long the rep took, once: wherever the store said `Accepted`.
+pub fn record_acceptance(
+    domain: &str,
+    route: &crate::routing_store::RouteRecord,
+    accepted_at: DateTime<Utc>,
+) {
+    if let Some(assigned) = Utc.timestamp_millis_opt(route.assigned_ms).single() {
+        let seconds = (accepted_at - assigned).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("speedlead_time_to_accept_seconds", "domain" => domain.to_string())
+            .record(seconds);
+    }
+    metrics::counter!("speedlead_leads_acknowledged_total", "domain" => domain.to_string()).increment(1);
+}
+
 #[async_trait]
 impl Stage for AckStage {
     fn name(&self) -> &'static str {
@@ -44,15 +58,15 @@ impl Stage for AckStage {
         let outcome = self.store.acknowledge(domain, &lead_id, &ack.rep_id, ack.attempt).await?;
         let attempt = ack.attempt.to_string();
         let (kind, event) = match outcome {
-            AckOutcome::Accepted(route) | AckOutcome::AlreadyAccepted(route) => {
+            AckOutcome::Accepted(route) => {
                 self.deadlines.cancel(domain, &lead_id);
-                if let Some(assigned) = Utc.timestamp_millis_opt(route.assigned_ms).single() {
-                    let seconds = (envelope.occurred_at - assigned).num_milliseconds().max(0) as f64 / 1000.0;
-                    metrics::histogram!("speedlead_time_to_accept_seconds", "domain" => domain.to_string())
-                        .record(seconds);
-                }
-                metrics::counter!("speedlead_leads_acknowledged_total", "domain" => domain.to_string())
-                    .increment(1);
+                record_acceptance(domain, &route, envelope.occurred_at);
+                (event_type::ACKNOWLEDGED, LeadEvent::Acknowledged(ack.clone()))
+            }
+            // Accepted through the link (which stored it before publishing) or a redelivery: the
+            // acceptance was counted where it was stored.
+            AckOutcome::AlreadyAccepted(_) => {
+                self.deadlines.cancel(domain, &lead_id);
                 (event_type::ACKNOWLEDGED, LeadEvent::Acknowledged(ack.clone()))
             }
             AckOutcome::Reassigned(current) => {

@@ -128,6 +128,9 @@ async fn decide(state: &AcksState, token: &str) -> Answer {
     match outcome {
         AckOutcome::Accepted(_) | AckOutcome::AlreadyAccepted(_) => {
             let first = matches!(outcome, AckOutcome::Accepted(_));
+            if let AckOutcome::Accepted(route) = &outcome {
+                speedlead_actors::acks::record_acceptance(&claims.domain, route, chrono::Utc::now());
+            }
             // Published on the repeat too: the first POST may have failed between the store write
             // and the broker's ack, and the derived id makes the repeat a duplicate consumers drop.
             if let Err(e) = state.publisher.publish(vec![ack_message(&claims)]).await {

@@ -9,6 +9,7 @@
 //! instances deciding at once (a rebalance) can neither double-assign a lead nor skip or reuse a
 //! round-robin turn.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -171,10 +172,13 @@ impl Dispatcher {
     pub(crate) async fn place(&self, routing: &Routing, t: &Ticket<'_>) -> Result<Placed, StoreError> {
         let domain = t.domain.name.as_str();
         let lead_id = t.lead_id.to_string();
-        let mut reps = t.pool.reps.clone();
-        if let Some((rep, _)) = t.preferred.filter(|(rep, _)| !t.pool.reps.iter().any(|r| r == rep)) {
-            reps.push(rep.to_string());
-        }
+        // The pool's reps, plus the preferred rep when they are not in it: copied only then, since
+        // every lead is placed through here.
+        let reps: Cow<'_, [String]> =
+            match t.preferred.filter(|(rep, _)| !t.pool.reps.iter().any(|r| r == rep)) {
+                Some((rep, _)) => Cow::Owned(t.pool.reps.iter().cloned().chain([rep.to_string()]).collect()),
+                None => Cow::Borrowed(&t.pool.reps),
+            };
         for attempt in 0..MAX_CONTENDED {
             if attempt > 0 {
                 // Racing deciders back off by a random, growing pause, so they stop colliding
@@ -295,7 +299,7 @@ impl Dispatcher {
         }
     }
 
-    fn audit_of(&self, t: &Ticket<'_>, candidates: Vec<CandidateVerdict>) -> RoutingAudit {
+    pub(crate) fn audit_of(&self, t: &Ticket<'_>, candidates: Vec<CandidateVerdict>) -> RoutingAudit {
         RoutingAudit {
             rule: t.rule.map(str::to_string),
             pool: t.pool.name.clone(),

@@ -82,7 +82,7 @@ impl RouterStage {
         let lead_id = lead.lead_id.to_string();
         let (record, audit, fresh) = match d.place(&routing, &ticket).await? {
             Placed::Assigned { record, audit, fresh } => (record, audit, fresh),
-            Placed::Moved(record) => (record, d_audit(&ticket), false),
+            Placed::Moved(record) => (record, d.audit_of(&ticket, Vec::new()), false),
             Placed::Nobody(audit) => {
                 let queued = QueuedLead {
                     lead_id: lead.lead_id,
@@ -112,16 +112,6 @@ impl RouterStage {
         // A returning person's capture republishes their lead's decision under this capture's key.
         assignment.lead_key.clone_from(&lead.lead_key);
         Ok(d.assignment_messages(assignment, qualified.correlation_id, hops))
-    }
-}
-
-fn d_audit(ticket: &Ticket<'_>) -> speedlead_topics::RoutingAudit {
-    speedlead_topics::RoutingAudit {
-        rule: ticket.rule.map(str::to_string),
-        pool: ticket.pool.name.clone(),
-        strategy: strategy_name(ticket.pool).to_string(),
-        required_skills: ticket.required.to_vec(),
-        candidates: Vec::new(),
     }
 }
 

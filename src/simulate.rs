@@ -230,7 +230,7 @@ fn take(past: &mut PastEvents, index: &mut HashMap<Uuid, usize>, envelope: Envel
             lead.qualified =
                 Some(Envelope { id, event_type, occurred_at, schema_version, correlation_id, hops, payload })
         }
-        LeadEvent::Assigned(a) => lead.before = Some(a),
+        LeadEvent::Assigned(a) => lead.before = Some(*a),
         _ => {}
     }
 }

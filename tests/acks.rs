@@ -69,6 +69,7 @@ impl AckServer {
                 acked: false,
                 required_skills: vec![],
                 tried: if replaces.is_some() { vec!["dora".into()] } else { vec![] },
+                summary: None,
             },
             rep_day: now.format("%Y-%m-%d").to_string(),
             caps: Caps::default(),

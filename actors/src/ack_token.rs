@@ -63,6 +63,13 @@ impl AckSigner {
     /// Deterministic: the same claims always give the same token, so republishing an assignment
     /// (a redelivery) sends the same link.
     pub fn sign(&self, claims: &AckClaims) -> String {
+        self.sign_claims(claims)
+    }
+
+    /// Signs any claims the same way (the dashboard's rep tokens). Claim types must refuse each
+    /// other's JSON (`deny_unknown_fields` and distinct required fields), so a token signed for one
+    /// purpose never verifies for another.
+    pub fn sign_claims<T: Serialize>(&self, claims: &T) -> String {
         let json = serde_json::to_vec(claims).expect("claims serialize");
         let payload = URL_SAFE_NO_PAD.encode(json);
         let tag = mac(&self.secrets[0], payload.as_bytes()).finalize().into_bytes();
@@ -73,6 +80,16 @@ impl AckSigner {
     /// signature is checked before the claims are parsed, so unauthenticated bytes never reach the
     /// JSON parser.
     pub fn verify(&self, token: &str, now_secs: i64) -> Result<AckClaims, TokenError> {
+        self.verify_claims(token, now_secs, |c: &AckClaims| c.expires_at)
+    }
+
+    /// Verifies a token of any claim type whose expiry (unix seconds) `expires_at` reads.
+    pub fn verify_claims<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        now_secs: i64,
+        expires_at: impl Fn(&T) -> i64,
+    ) -> Result<T, TokenError> {
         let (payload, signature) = token.split_once('.').ok_or(TokenError::Malformed)?;
         if payload.is_empty() || signature.contains('.') {
             return Err(TokenError::Malformed);
@@ -86,9 +103,10 @@ impl AckSigner {
             return Err(TokenError::BadSignature);
         }
         let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
-        let claims: AckClaims = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
-        if now_secs >= claims.expires_at {
-            return Err(TokenError::Expired { expired_at: claims.expires_at });
+        let claims: T = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
+        let expired_at = expires_at(&claims);
+        if now_secs >= expired_at {
+            return Err(TokenError::Expired { expired_at });
         }
         Ok(claims)
     }

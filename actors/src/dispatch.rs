@@ -17,7 +17,8 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use speedlead_topics::{
-    derived_id, event_type, Assignment, CandidateVerdict, Envelope, Hops, LeadEvent, RoutingAudit, Topic,
+    derived_id, event_type, Assignment, CandidateVerdict, Envelope, Hops, LeadEvent, LeadSummary,
+    RoutingAudit, Topic,
 };
 use uuid::Uuid;
 
@@ -79,6 +80,8 @@ pub struct QueuedLead {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_skills: Vec<String>,
     pub sla_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<LeadSummary>,
 }
 
 /// A lead to place, whatever brought it here.
@@ -103,6 +106,8 @@ pub(crate) struct Ticket<'a> {
     /// The reason of a pool pick.
     pub pick_reason: &'static str,
     pub miss: Option<Miss>,
+    /// Who the lead is, stored with the route.
+    pub summary: Option<&'a LeadSummary>,
 }
 
 /// What [`Dispatcher::pick`] decided before committing: the rep (`None`: nobody), why, the pool's
@@ -285,6 +290,7 @@ impl Dispatcher {
             parked: false,
             released: false,
             tried,
+            summary: t.summary.cloned(),
         };
         RouteCommit {
             domain: t.domain.name.clone(),
@@ -336,6 +342,7 @@ impl Dispatcher {
             sla_due_at: Utc.timestamp_millis_opt(record.due_ms).single(),
             ack_token: self.signer.sign(&claims),
             audit: Some(audit),
+            lead: record.summary.clone(),
         }
     }
 
@@ -354,7 +361,7 @@ impl Dispatcher {
             derived_id(&["event", event_type::ASSIGNED, &lead_id, &attempt, &rep_id]),
             event_type::ASSIGNED,
             correlation,
-            LeadEvent::Assigned(assignment.clone()),
+            LeadEvent::Assigned(Box::new(assignment.clone())),
         )
         .with_hops(hops.clone());
         let assigned = Envelope::with_id(

@@ -127,6 +127,7 @@ impl Dispatcher {
                 preferred_only: preferred.is_some(),
                 pick_reason: step,
                 miss: miss.clone(),
+                summary: current.summary.as_ref(),
             };
             match self.place(routing, &ticket).await? {
                 Placed::Assigned { record, audit, .. } => {
@@ -145,6 +146,7 @@ impl Dispatcher {
             rule: current.rule.clone(),
             required_skills: current.required_skills.clone(),
             sla_ms: sla.as_millis() as u64,
+            summary: current.summary.clone(),
         };
         let park = Park {
             domain: domain.name.clone(),
@@ -299,6 +301,7 @@ impl Dispatcher {
                 preferred_only: false,
                 pick_reason: reason::OVERFLOW,
                 miss: None,
+                summary: lead.summary.as_ref(),
             };
             match self.place(routing, &ticket).await? {
                 Placed::Assigned { record, audit, fresh: true } => {

@@ -126,6 +126,7 @@ async fn a_new_timer_re_arms_what_the_store_holds() {
         acked: false,
         required_skills: Vec::new(),
         tried: Vec::new(),
+        summary: None,
     };
     let commit = RouteCommit {
         domain: "na".into(),

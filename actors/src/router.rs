@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use speedlead_topics::{Envelope, QualifiedLead};
+use speedlead_topics::{Envelope, LeadSummary, QualifiedLead};
 
 use crate::codec::parse_envelope;
 use crate::dispatch::{reason, strategy_name, Dispatcher, Placed, QueuedLead, Ticket};
@@ -62,6 +62,7 @@ impl RouterStage {
             _ => route.pool,
         };
         let orphaned = merge_owner.is_some() || account_owner.is_some();
+        let summary = LeadSummary::of(lead, qualified.hops.captured_at);
         let pick_reason = if orphaned { reason::OWNER_UNAVAILABLE } else { strategy_name(pool) };
         let ticket = Ticket {
             lead_id: lead.lead_id,
@@ -78,6 +79,7 @@ impl RouterStage {
             preferred_only: false,
             pick_reason,
             miss: None,
+            summary: Some(&summary),
         };
         let lead_id = lead.lead_id.to_string();
         let (record, audit, fresh) = match d.place(&routing, &ticket).await? {
@@ -90,6 +92,7 @@ impl RouterStage {
                     rule: route.rule.map(str::to_string),
                     required_skills: route.required_skills.clone(),
                     sla_ms: route.sla.as_millis() as u64,
+                    summary: Some(summary.clone()),
                 };
                 return Ok(vec![d.queue_first(domain, pool, &queued, audit).await?]);
             }

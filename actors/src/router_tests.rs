@@ -25,7 +25,7 @@ async fn a_pool_takes_turns_and_every_assignment_explains_itself() {
         assert_eq!((a.attempt, a.reason.as_str(), a.pool.as_str()), (1, "round_robin", "sales"));
         assert_eq!(out[0].key, "na", "assignments are keyed by routing domain");
         assert_eq!(out[1].key, a.lead_id.to_string(), "events by lead");
-        assert!(matches!(&events(&out)[0], LeadEvent::Assigned(e) if *e == a));
+        assert!(matches!(&events(&out)[0], LeadEvent::Assigned(e) if **e == a));
         let audit = a.audit.as_ref().unwrap();
         assert_eq!((audit.rule.as_deref(), audit.strategy.as_str()), (None, "round_robin"));
         assert!(verdicts(&a).contains(&(a.rep_id.clone(), "chosen".into())));

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use speedlead_topics::LeadSummary;
 
 use crate::store::StoreError;
 
@@ -110,6 +111,9 @@ pub struct RouteRecord {
     /// Reps who had this lead before (escalation does not offer it to them again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tried: Vec<String>,
+    /// Who the lead is, kept so every attempt's assignment (and the rep's dashboard) can show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<LeadSummary>,
 }
 
 /// A pool's rotation position, and the value the commit expects it to still have: a concurrent
@@ -317,4 +321,14 @@ pub trait RoutingStore: Send + Sync + 'static {
 
     /// How many leads wait in `pool`'s overflow.
     async fn overflow_len(&self, domain: &str, pool: &str) -> Result<u64, StoreError>;
+
+    /// The leads `rep_id` holds now (their current attempt, accepted or not, not closed), newest
+    /// first, at most `limit`, as `(lead id, route)`. What the rep's dashboard shows: escalated
+    /// leads leave the list in the same commit that gives them to the next rep.
+    async fn rep_leads(
+        &self,
+        domain: &str,
+        rep_id: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, RouteRecord)>, StoreError>;
 }

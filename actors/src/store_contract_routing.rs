@@ -31,6 +31,7 @@ pub(super) async fn run_all(store: Arc<dyn Store>) {
     rep_status_is_set_and_available_resets_misses(&*store).await;
     route_expires_after_its_ttl(&*store).await;
     concurrent_decisions_share_one_pool_fairly(store.clone()).await;
+    rep_leads_follow_their_routes(&*store).await;
 }
 
 fn record(rep: &str, attempt: u32, due_ms: i64) -> RouteRecord {
@@ -49,6 +50,14 @@ fn record(rep: &str, attempt: u32, due_ms: i64) -> RouteRecord {
         acked: false,
         required_skills: vec!["language:es".into()],
         tried: (attempt > 1).then(|| "rep-1".to_string()).into_iter().collect(),
+        summary: Some(speedlead_topics::LeadSummary {
+            name: Some("Zoë \"Q\" O'Hara".into()),
+            company: Some("Acme".into()),
+            score: Some(87),
+            grade: Some("A".into()),
+            source: "web".into(),
+            ..Default::default()
+        }),
     }
 }
 
@@ -451,4 +460,40 @@ async fn concurrent_decisions_share_one_pool_fairly(store: Arc<dyn Store>) {
         assert_eq!(per_rep.get(rep), Some(&40), "{check}: {per_rep:?}");
         assert_eq!(open_today_misses(&*store, &domain, rep).await, (40, 40, 0), "{check}: {rep} counted");
     }
+}
+
+/// A rep's list holds exactly the leads whose current attempt is theirs and not closed, newest
+/// first, with the lead's summary; an escalation moves the lead from one list to the other.
+async fn rep_leads_follow_their_routes(store: &dyn Store) {
+    let check = "rep_leads_follow_their_routes";
+    let domain = unique("dom");
+    let at =
+        |rep: &str, attempt: u32, assigned_ms: i64| RouteRecord { assigned_ms, ..record(rep, attempt, 100) };
+    commit(store, first(&domain, "old", at("rep-1", 1, 1_777_777_777_100))).await;
+    commit(store, first(&domain, "new", at("rep-1", 1, 1_777_777_777_200))).await;
+    commit(store, first(&domain, "other", at("rep-2", 1, 1_777_777_777_300))).await;
+    let ids = |leads: Vec<(String, RouteRecord)>| leads.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    let held = store.rep_leads(&domain, "rep-1", 10).await.unwrap();
+    assert_eq!(
+        held[0].1.summary.as_ref().and_then(|s| s.name.as_deref()),
+        Some("Zoë \"Q\" O'Hara"),
+        "{check}"
+    );
+    assert_eq!(ids(held), ["new", "old"], "{check}: newest first, only rep-1's");
+    assert_eq!(ids(store.rep_leads(&domain, "rep-1", 1).await.unwrap()), ["new"], "{check}: limit");
+
+    commit(store, escalate(&domain, "old", at("rep-2", 2, 1_777_777_777_400), 1, "rep-1")).await;
+    assert_eq!(ids(store.rep_leads(&domain, "rep-1", 10).await.unwrap()), ["new"], "{check}: escalated away");
+    assert_eq!(
+        ids(store.rep_leads(&domain, "rep-2", 10).await.unwrap()),
+        ["old", "other"],
+        "{check}: escalated to"
+    );
+
+    store.acknowledge(&domain, "new", "rep-1", 1).await.unwrap();
+    let held = store.rep_leads(&domain, "rep-1", 10).await.unwrap();
+    assert!(held[0].1.acked, "{check}: an accepted lead stays, marked accepted");
+    store.release(&domain, "new").await.unwrap();
+    assert!(store.rep_leads(&domain, "rep-1", 10).await.unwrap().is_empty(), "{check}: closed leads leave");
+    assert!(store.rep_leads(&domain, "nobody", 10).await.unwrap().is_empty(), "{check}: unknown rep");
 }

@@ -362,6 +362,25 @@ impl RoutingStore for MemoryStore {
         }))
     }
 
+    async fn rep_leads(
+        &self,
+        domain: &str,
+        rep_id: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, RouteRecord)>, StoreError> {
+        let now = Instant::now();
+        let mut held: Vec<(String, RouteRecord)> = self.routing.with(domain, |d| {
+            d.routes
+                .iter()
+                .filter(|(_, r)| r.expires > now && r.record.rep_id == rep_id && !r.record.released)
+                .map(|(id, r)| (id.clone(), r.record.clone()))
+                .collect()
+        });
+        held.sort_by(|a, b| (b.1.assigned_ms, &b.0).cmp(&(a.1.assigned_ms, &a.0)));
+        held.truncate(limit);
+        Ok(held)
+    }
+
     async fn overflow_len(&self, domain: &str, pool: &str) -> Result<u64, StoreError> {
         Ok(self.routing.with(domain, |d| d.overflow.get(pool).map_or(0, |queue| queue.scores.len() as u64)))
     }

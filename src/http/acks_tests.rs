@@ -73,6 +73,7 @@ impl Fixture {
             acked: false,
             required_skills: vec![],
             tried: vec![],
+            summary: None,
         };
         let commit = RouteCommit {
             domain: "emea".into(),

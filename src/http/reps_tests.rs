@@ -58,6 +58,7 @@ async fn get_shows_the_reps_live_state() {
             acked: false,
             required_skills: vec![],
             tried: vec![],
+            summary: None,
         },
         rep_day: f.routing.rep("dora").unwrap().local_day(now),
         caps: Caps::default(),

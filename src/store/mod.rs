@@ -1,6 +1,7 @@
 //! Store adapters: Redis for production and tests, the in-memory store for the embedded default.
 
 pub mod redis;
+mod redis_rep_leads;
 mod redis_routing;
 
 use std::sync::Arc;

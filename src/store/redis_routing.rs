@@ -43,12 +43,13 @@ return out
 
 /// KEYS[1] = route, KEYS[2] = rep hash of the record's rep, KEYS[3] = sla, KEYS[4] = overflow lead
 /// hash, KEYS[5] = cursor, KEYS[6] = overflow queue, KEYS[7] = rep hash of the miss (KEYS[5..7]
-/// are only touched when their ARGV says so).
+/// are only touched when their ARGV says so), KEYS[8] = the rep's lead index.
 /// ARGV[1] = lead id, ARGV[2] = record JSON, ARGV[3] = ttl ms, ARGV[4] = rep id, ARGV[5] = attempt,
 /// ARGV[6] = assigned ms, ARGV[7] = due ms, ARGV[8] = rep day, ARGV[9] = max open, ARGV[10] = max
 /// per day, ARGV[11] = attempt replaced, ARGV[12] = cursor expected, ARGV[13] = cursor next,
 /// ARGV[14] = '1' to count a miss, ARGV[15] = away after, ARGV[16] = '1' to leave overflow,
-/// ARGV[17] = rep hash prefix (the replaced rep is only known here). '' is "none" throughout.
+/// ARGV[17] = rep hash prefix (the replaced rep is only known here), ARGV[18] = rep lead index
+/// prefix. '' is "none" throughout.
 /// Returns {0} fresh, {1, record, acked} existing, {2} contended, {3} no route to replace.
 static COMMIT_ROUTE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -84,6 +85,10 @@ if ARGV[12] ~= '' then redis.call('SET', KEYS[5], ARGV[13]) end
 redis.call('HSET', KEYS[1], 'record', ARGV[2], 'attempt', ARGV[5], 'rep', ARGV[4], 'acked', '0',
   'released', '0', 'parked', '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[8], ARGV[6], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', '(' .. (tonumber(ARGV[6]) - tonumber(ARGV[3])))
+redis.call('PEXPIRE', KEYS[8], ARGV[3])
+if ARGV[11] ~= '' and route[3] ~= ARGV[4] then redis.call('ZREM', ARGV[18] .. route[3], ARGV[1]) end
 if tonumber(ARGV[7]) > 0 then
   redis.call('ZADD', KEYS[3], ARGV[7], ARGV[1])
 else
@@ -118,8 +123,9 @@ return {1, route[1]}
     )
 });
 
-/// KEYS[1] = route, KEYS[2] = sla; ARGV[1] = lead id, ARGV[2] = rep hash prefix. Returns the rep
-/// released from, or nil when there is no route or it was released already.
+/// KEYS[1] = route, KEYS[2] = sla; ARGV[1] = lead id, ARGV[2] = rep hash prefix, ARGV[3] = rep lead
+/// index prefix. Returns the rep released from, or nil when there is no route or it was released
+/// already.
 static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -127,6 +133,7 @@ local route = redis.call('HMGET', KEYS[1], 'rep', 'released')
 if not route[1] or route[2] == '1' then return false end
 redis.call('HSET', KEYS[1], 'released', '1')
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', ARGV[3] .. route[1], ARGV[1])
 local rep = ARGV[2] .. route[1]
 if tonumber(redis.call('HGET', rep, 'open') or '0') > 0 then redis.call('HINCRBY', rep, 'open', -1) end
 return route[1]
@@ -221,13 +228,13 @@ return out
 });
 
 /// The routing keys of one domain, `<namespace>:<kind>:{<domain>}…`, all in its hash slot.
-struct Keys {
+pub(super) struct Keys {
     namespace: String,
     tag: String,
 }
 
 impl Keys {
-    fn new(store: &RedisStore, domain: &str) -> Self {
+    pub(super) fn new(store: &RedisStore, domain: &str) -> Self {
         Keys { namespace: store.namespace().to_string(), tag: format!("{{{domain}}}") }
     }
 
@@ -235,7 +242,7 @@ impl Keys {
         format!("{}:{kind}:{}", self.namespace, self.tag)
     }
 
-    fn route(&self, lead_id: &str) -> String {
+    pub(super) fn route(&self, lead_id: &str) -> String {
         format!("{}:{lead_id}", self.key("route"))
     }
 
@@ -263,6 +270,15 @@ impl Keys {
     fn overflow_leads(&self) -> String {
         self.key("overflowlead")
     }
+
+    /// A rep's lead index is this + rep id (scripts append a replaced rep's id they read).
+    pub(super) fn rep_leads_prefix(&self) -> String {
+        format!("{}:", self.key("repleads"))
+    }
+
+    pub(super) fn rep_leads(&self, rep_id: &str) -> String {
+        format!("{}{rep_id}", self.rep_leads_prefix())
+    }
 }
 
 /// An optional number as the scripts take it: `''` for none.
@@ -283,7 +299,7 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
 }
 
 /// A stored route: its record JSON, with `acked` from the field beside it.
-fn route_record(record: &str, acked: Option<&str>) -> Result<RouteRecord, StoreError> {
+pub(super) fn route_record(record: &str, acked: Option<&str>) -> Result<RouteRecord, StoreError> {
     let record: RouteRecord = serde_json::from_str(record).map_err(|e| corrupt("route record", e))?;
     Ok(RouteRecord { acked: acked == Some("1"), ..record })
 }
@@ -390,7 +406,8 @@ impl RoutingStore for RedisStore {
             .key(keys.overflow_leads())
             .key(keys.cursor(cursor_pool))
             .key(keys.overflow(overflow_pool))
-            .key(keys.rep(miss_rep));
+            .key(keys.rep(miss_rep))
+            .key(keys.rep_leads(&record.rep_id));
         call.arg(&commit.lead_id)
             .arg(json)
             .arg(ttl_ms(ttl))
@@ -407,7 +424,8 @@ impl RoutingStore for RedisStore {
             .arg(flag(commit.miss.is_some()))
             .arg(opt(commit.miss.as_ref().and_then(|m| m.away_after)))
             .arg(flag(commit.from_overflow.is_some()))
-            .arg(keys.rep_prefix());
+            .arg(keys.rep_prefix())
+            .arg(keys.rep_leads_prefix());
         let values: Vec<Option<String>> =
             call.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
         match reply(values)? {
@@ -519,7 +537,7 @@ impl RoutingStore for RedisStore {
     async fn release(&self, domain: &str, lead_id: &str) -> Result<Option<String>, StoreError> {
         let keys = Keys::new(self, domain);
         let mut call = RELEASE.key(keys.route(lead_id));
-        call.key(keys.sla()).arg(lead_id).arg(keys.rep_prefix());
+        call.key(keys.sla()).arg(lead_id).arg(keys.rep_prefix()).arg(keys.rep_leads_prefix());
         call.invoke_async(&mut self.connection()).await.map_err(unavailable)
     }
 
@@ -560,6 +578,15 @@ impl RoutingStore for RedisStore {
         call.key(keys.overflow_leads()).arg(lead_id);
         let removed: i64 = call.invoke_async(&mut self.connection()).await.map_err(unavailable)?;
         Ok(removed == 1)
+    }
+
+    async fn rep_leads(
+        &self,
+        domain: &str,
+        rep_id: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, RouteRecord)>, StoreError> {
+        super::redis_rep_leads::rep_leads(self, &Keys::new(self, domain), rep_id, limit).await
     }
 
     async fn overflow_len(&self, domain: &str, pool: &str) -> Result<u64, StoreError> {

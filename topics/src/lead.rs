@@ -252,6 +252,58 @@ pub struct Assignment {
     /// Why this rep and not another: rule, pool, every candidate and why each was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<RoutingAudit>,
+    /// Who the lead is, so a notifier or dashboard can tell the rep without another lookup
+    /// (escalations carry the summary of the first assignment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<LeadSummary>,
+}
+
+/// What a rep needs to see of a lead to decide to call: who, which company, how hot, from where.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeadSummary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// E.164.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// 0–100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u8>,
+    /// `A` (hottest) to `D`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade: Option<String>,
+    #[serde(default)]
+    pub source: String,
+    /// When the gateway (or the publishing system) captured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<DateTime<Utc>>,
+}
+
+impl LeadSummary {
+    /// The summary of a qualified lead, captured at `captured_at`.
+    pub fn of(lead: &QualifiedLead, captured_at: Option<DateTime<Utc>>) -> Self {
+        let c = &lead.contact;
+        LeadSummary {
+            name: c.name.clone(),
+            company: c.company.clone(),
+            title: c.title.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            country: c.country.clone(),
+            score: lead.score.as_ref().map(|s| s.score),
+            grade: lead.score.as_ref().map(|s| s.grade.clone()),
+            source: lead.source.clone(),
+            captured_at,
+        }
+    }
 }
 
 /// The reasoning behind one routing decision, so "why did this lead go to Dana?" is answered by
@@ -342,7 +394,7 @@ pub enum LeadEvent {
     Qualified(Box<QualifiedLead>),
     Merged(LeadMerged),
     Scored(Box<LeadScored>),
-    Assigned(Assignment),
+    Assigned(Box<Assignment>),
     Acknowledged(Ack),
     Escalated(Box<Escalation>),
     Queued(Box<LeadQueued>),

@@ -1,0 +1,106 @@
+//! The notify stage: reads `leads.assignments` and hands each to the [`NotificationHub`].
+//!
+//! It returns as soon as the hub has the notice: the partition never waits on Slack or Twilio, so
+//! one slow provider cannot hold up the other reps' notifications. Each assignment is notified
+//! once across redeliveries and instances: its message id is claimed in the store first. The price
+//! of not waiting: a process that dies mid-notice loses that notice's remaining steps (the
+//! dashboard and the SLA escalation still carry the lead).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use speedlead_actors::codec::parse_envelope;
+use speedlead_actors::ports::{Outbound, Record};
+use speedlead_actors::stage::{Stage, StageError};
+use speedlead_actors::store::Store;
+use speedlead_topics::{Assignment, Envelope};
+
+use super::hub::NotificationHub;
+use super::Notice;
+
+/// How long a notified assignment is remembered (redeliveries come within minutes, not days).
+const CLAIM_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+pub struct NotifyStage {
+    hub: Arc<NotificationHub>,
+    store: Arc<dyn Store>,
+    /// The public base of accept links (`acks.public_base_url`).
+    links: crate::config::AcksSettings,
+}
+
+impl NotifyStage {
+    pub fn new(hub: Arc<NotificationHub>, store: Arc<dyn Store>, links: crate::config::AcksSettings) -> Self {
+        NotifyStage { hub, store, links }
+    }
+}
+
+/// "Why you": the routing reason in words a rep reads.
+pub fn why(assignment: &Assignment) -> String {
+    let pool = match assignment.pool.as_str() {
+        "" | "all" => String::new(),
+        pool => format!(" in pool {pool}"),
+    };
+    match assignment.reason.as_str() {
+        "existing_owner" => "you already own this person".to_string(),
+        "account_owner" => "you own this account".to_string(),
+        "owner_unavailable" => format!("its owner is unavailable; your turn{pool}"),
+        "round_robin" => format!("your turn in the round robin{pool}"),
+        "weighted" => format!("your share of the weighted rotation{pool}"),
+        "load_balanced" => format!("you have the fewest open leads{pool}"),
+        "escalated_next_in_pool" => format!("the previous rep missed the SLA; next{pool}"),
+        "escalated_backup_pool" => format!("the previous rep missed the SLA; backup{pool}"),
+        "escalated_manager" => "your rep missed the SLA; it escalated to you as their manager".to_string(),
+        "overflow" => format!("it waited in overflow and you became available{pool}"),
+        other => format!("{other}{pool}"),
+    }
+}
+
+impl NotifyStage {
+    fn notice(&self, envelope: &Envelope<Assignment>) -> Notice {
+        let a = &envelope.payload;
+        let lead = a.lead.clone().unwrap_or_default();
+        let hot = lead.grade.as_deref() == Some("A") || lead.score.is_some_and(|s| s >= self.hub.hot_score());
+        Notice {
+            id: envelope.id.to_string(),
+            lead_id: a.lead_id,
+            attempt: a.attempt,
+            routing_domain: a.routing_domain.clone(),
+            rep_id: a.rep_id.clone(),
+            rep_name: None,
+            lead,
+            why: why(a),
+            accept_url: self.links.link(&a.ack_token),
+            hot,
+        }
+    }
+}
+
+#[async_trait]
+impl Stage for NotifyStage {
+    fn name(&self) -> &'static str {
+        "notify"
+    }
+
+    async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
+        let envelope = parse_envelope::<Assignment>(record)?;
+        if self.hub.is_idle() || self.hub.plan_for(&envelope.payload.rep_id).is_empty() {
+            return Ok(Vec::new());
+        }
+        let claim = format!("notified:{}", envelope.id);
+        if !self.store.remember(&claim, "1", CLAIM_TTL).await?.first {
+            return Ok(Vec::new());
+        }
+        let assigned_at = envelope.hops.assigned_at.unwrap_or(envelope.occurred_at);
+        let mut notice = self.notice(&envelope);
+        notice.rep_name = self.hub.rep_name(&notice.rep_id);
+        self.hub.submit(notice, assigned_at, record.clone());
+        speedlead_actors::telemetry::observe_segment(
+            "assigned_to_notify_queued",
+            Some(assigned_at),
+            Utc::now(),
+        );
+        Ok(Vec::new())
+    }
+}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs speedlead's whole test suite against a real Kafka-protocol broker (tansu) and a real Redis.
 #
-# Installs what is missing (tansu 0.6.0 via cargo, redis-server from Debian packages), starts both on
-# free loopback ports, exports their addresses as SL_TEST_BROKERS and SL_TEST_REDIS (not SPEEDLEAD_*,
-# which speedlead reads as configuration), runs the tests, and stops both again, also on failure.
+# Installs what is missing (tansu 0.6.0 via cargo, redis-server and chromium from Debian packages),
+# starts tansu and Redis on free loopback ports, exports their addresses as SL_TEST_BROKERS and
+# SL_TEST_REDIS (not SPEEDLEAD_*, which speedlead reads as configuration), runs the tests, and stops
+# both again, also on failure.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh --test pipeline`).
 set -euo pipefail
 
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/infra.sh
 
 RUN_DIR="$(pwd)/.test-run"
+ensure_chromium
 start_infra "$RUN_DIR"
 status=0
 cargo test --workspace --no-fail-fast --features speedlead/integration "$@" 2>&1 | tee "$RUN_DIR/cargo-test.log" || status=$?

@@ -29,6 +29,8 @@ pub struct BenchOptions {
     pub via_http: Option<HttpTarget>,
     /// Enrich leads from a loopback company-lookup API (see [`serve_enrichment_api`]).
     pub enrich: bool,
+    /// Where the rep side (loopback Slack, dashboard event streams) notes arrivals, when measured.
+    pub rep_side: Option<std::sync::Arc<crate::bench_rep::Arrivals>>,
 }
 
 /// A capture gateway source to drive: `POST {base}/v1/capture/{source}` signed with `secret`.
@@ -56,6 +58,11 @@ pub struct BenchReport {
     /// In-process work of the stages after the warm-up, from the metrics recorder: (row, p50, p95,
     /// p99) in ms.
     pub stage_work: Vec<(String, f64, f64, f64)>,
+    /// Entry → the rep's dashboard event stream got `lead.assigned`; entry → Slack got the notice.
+    pub to_sse: Option<Histogram<u64>>,
+    pub to_slack: Option<Histogram<u64>>,
+    /// Measured leads that never reached the rep on each path.
+    pub rep_side_missing: (u64, u64),
 }
 
 /// Send times (and whether the send is past the warm-up) awaiting each measured arrival. The reader
@@ -65,6 +72,8 @@ struct InFlight {
     to_qualify: DashMap<Uuid, (Instant, bool)>,
     to_assign: DashMap<Uuid, (Instant, bool)>,
     pings: DashMap<u64, (Instant, bool)>,
+    /// Every measured lead's send time, kept for the rep side's arrivals.
+    sent_at: DashMap<Uuid, Instant>,
 }
 
 /// Runs the load against a pipeline already running on `brokers` with `settings`' topics.
@@ -116,6 +125,7 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
                         let id = speedlead_topics::lead_id(&target.source, &lead.event_id);
                         in_flight.to_qualify.insert(id, (now, measured));
                         in_flight.to_assign.insert(id, (now, measured));
+                        if measured { in_flight.sent_at.insert(id, now); }
                         let (target, client, acks, failures) = (target.clone(), client.clone(), webhook_ack.clone(), http_failures.clone());
                         tokio::spawn(async move {
                             match post_webhook(&client, &target, &lead).await {
@@ -132,6 +142,7 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
                         let (key, envelope) = captured(lead);
                         in_flight.to_qualify.insert(envelope.correlation_id, (now, measured));
                         in_flight.to_assign.insert(envelope.correlation_id, (now, measured));
+                        if measured { in_flight.sent_at.insert(envelope.correlation_id, now); }
                         let payload = serde_json::to_vec(&envelope).expect("serializes");
                         let lead = Outbound { topic: Topic::Inbound, key, payload };
                         let publisher = publisher.clone();
@@ -180,6 +191,24 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
         }
     }
     let webhook_ack = options.via_http.as_ref().map(|_| webhook_ack.lock().expect("histogram lock").clone());
+    let (mut to_sse, mut to_slack, mut rep_side_missing) = (None, None, (0, 0));
+    if let Some(arrivals) = &options.rep_side {
+        // The rep side comes a hop after the assignment: give stragglers a moment.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (mut sse, mut slack) = (new_histogram(), new_histogram());
+        for entry in in_flight.sent_at.iter() {
+            let (id, at) = (entry.key(), *entry.value());
+            match arrivals.sse.get(id) {
+                Some(got) => drop(sse.record(micros(*got - at))),
+                None => rep_side_missing.0 += 1,
+            }
+            match arrivals.slack.get(id) {
+                Some(got) => drop(slack.record(micros(*got - at))),
+                None => rep_side_missing.1 += 1,
+            }
+        }
+        (to_sse, to_slack) = (Some(sse), Some(slack));
+    }
     Ok(BenchReport {
         entry: if options.via_http.is_some() { "webhook" } else { "inbound" },
         webhook_ack,
@@ -191,6 +220,9 @@ pub async fn run(settings: &Settings, brokers: &str, options: BenchOptions) -> R
         to_qualified,
         to_assigned,
         stage_work: Vec::new(),
+        to_sse,
+        to_slack,
+        rep_side_missing,
     })
 }
 
@@ -323,6 +355,10 @@ impl BenchReport {
         }
         row(&format!("{} -> qualified (1 stage)", self.entry), &self.to_qualified);
         row(&format!("{} -> assigned (2 stages)", self.entry), &self.to_assigned);
+        if let (Some(sse), Some(slack)) = (&self.to_sse, &self.to_slack) {
+            row(&format!("{} -> rep SSE event received", self.entry), sse);
+            row(&format!("{} -> Slack request received", self.entry), slack);
+        }
         let base = self.broker_round_trip.value_at_quantile(0.5).max(1) as f64;
         println!(
             "ratio to baseline p50: 1 stage {:.2}x, 2 stages {:.2}x",
@@ -337,6 +373,10 @@ impl BenchReport {
             for (row, p50, p95, p99) in &self.stage_work {
                 println!("{row:<42} {p50:>8.2} {p95:>8.2} {p99:>8.2}");
             }
+        }
+        if self.to_sse.is_some() {
+            let (sse, slack) = self.rep_side_missing;
+            println!("measured leads that never reached the rep: SSE {sse}, Slack {slack}");
         }
         if self.http_failures > 0 {
             println!("webhooks not answered 2xx: {}", self.http_failures);

@@ -49,6 +49,9 @@ pub struct Settings {
     pub scoring_model: ModelSettings,
     /// Signing and lifetime of the accept links reps get.
     pub acks: AcksSettings,
+    /// How reps are told about their leads: channels, per-rep plans, templates, limits.
+    #[serde(default)]
+    pub notify: crate::notify::settings::NotifySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

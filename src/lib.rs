@@ -2,9 +2,11 @@
 //! and the wiring that runs the actors of `speedlead-actors` on them.
 
 pub mod bench;
+pub mod bench_rep;
 pub mod bench_routing;
 pub mod capture;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod enrich;
 pub mod error;
@@ -12,6 +14,7 @@ pub mod eval;
 pub mod http;
 pub mod infra;
 pub mod kafka;
+pub mod notify;
 pub mod pipeline;
 pub mod providers;
 pub mod routing_reload;

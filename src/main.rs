@@ -77,6 +77,10 @@ enum Command {
         /// company's first lookup, from the Redis cache, as in production).
         #[arg(long)]
         enrich: bool,
+        /// Also measure the rep's side: every rep notified on a loopback Slack webhook, and one
+        /// dashboard event stream (SSE over HTTP) per rep.
+        #[arg(long)]
+        rep_side: bool,
     },
     /// Benchmark routing in-process: decision latency (1,000 reps in 50 domains), memory with
     /// 100,000 pending SLA deadlines, escalation lateness; the median of several runs.
@@ -118,6 +122,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a rep's dashboard magic link (signed with `acks.secrets`; send it to the rep).
+    RepLink {
+        rep: String,
+        /// How long the link (and the sign-in it gives) stays valid.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+    },
     /// The topic catalogue.
     Topics {
         #[command(subcommand)]
@@ -146,6 +157,7 @@ async fn main() -> std::process::ExitCode {
                 | Command::BenchRouting { .. }
                 | Command::Eval { .. }
                 | Command::Simulate { .. }
+                | Command::RepLink { .. }
         )
     );
     telemetry::init_logging(cli.log_json, if quiet { "error" } else { "info,rdkafka=warn" });
@@ -170,7 +182,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let options = DemoOptions { leads, interval: Duration::from_millis(interval_ms), seed };
             run_demo(&settings, options).await
         }
-        Command::Bench { rate, duration_secs, warmup_secs, seed, http, enrich } => {
+        Command::Bench { rate, duration_secs, warmup_secs, seed, http, enrich, rep_side } => {
             let options = BenchOptions {
                 rate,
                 duration: Duration::from_secs(duration_secs),
@@ -182,6 +194,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".into(),
                 }),
                 enrich,
+                rep_side: rep_side.then(Default::default),
             };
             run_bench(settings, options).await
         }
@@ -208,6 +221,17 @@ async fn run(cli: Cli) -> Result<(), Error> {
             } else {
                 speedlead::simulate::print(&report, &mut out)?;
             }
+            Ok(())
+        }
+        Command::RepLink { rep, days } => {
+            let routing = settings.routing()?;
+            if routing.domain_of_rep(&rep).is_none() {
+                return Err(speedlead::Error::Config(format!("no rep '{rep}' in the routing configuration")));
+            }
+            let exp = chrono::Utc::now().timestamp() + (days * 86_400) as i64;
+            let token = speedlead::dashboard::rep_token::issue(&settings.acks.signer(), &rep, exp);
+            let base = settings.acks.public_base_url.trim_end_matches('/');
+            println!("{base}/v1/reps/{rep}/dashboard?t={token}");
             Ok(())
         }
         Command::Topics { command: TopicsCommand::List } => {
@@ -239,7 +263,7 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(&settings.http.listen).await?;
     let sources: Vec<&str> = settings.sources.iter().map(|s| s.name.as_str()).collect();
-    tracing::info!(listen = %settings.http.listen, ?sources, "http listening (/v1/capture/{{source}}, /v1/acks/{{token}}, /v1/reps/{{rep}}, /metrics, /healthz, /readyz)");
+    tracing::info!(listen = %settings.http.listen, ?sources, "http listening (/v1/capture/{{source}}, /v1/acks/{{token}}, /v1/reps/{{rep}}[/dashboard|/leads|/events|/status], /v1/status, /metrics, /healthz, /readyz)");
     if settings.acks.uses_development_secret() {
         tracing::warn!("acks.secrets holds the public development secret: anyone can forge accept links; set SPEEDLEAD_ACKS__SECRETS");
     }
@@ -247,10 +271,20 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
     let capture = http::capture::CaptureState::new(settings, &infra.brokers, infra.store.clone())?;
     let acks = http::acks::AcksState::new(settings, infra.store.clone(), capture.publisher.clone());
     let reps = http::reps::RepsState::new(settings, infra.store.clone(), pipeline.routing());
+    let dashboard = http::dashboard::DashboardState::new(
+        settings,
+        infra.store.clone(),
+        pipeline.routing(),
+        pipeline.feed(),
+    );
+    let health = capture.health.clone();
     let app = http::router(HttpState { metrics, ready: ready.clone() })
         .merge(http::capture::routes(capture))
         .merge(http::acks::routes(acks))
-        .merge(http::reps::routes(reps));
+        .merge(http::reps::routes(reps))
+        .merge(http::dashboard::routes(dashboard))
+        .merge(http::status::routes(health))
+        .merge(http::sms_inbound::routes(settings, infra.store.clone()));
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -318,6 +352,9 @@ async fn run_bench(mut settings: Settings, mut options: BenchOptions) -> Result<
     if options.enrich {
         settings.enrichment.providers = vec![bench::serve_enrichment_api().await?];
     }
+    if let Some(arrivals) = &options.rep_side {
+        speedlead::bench_rep::notify_on_loopback_slack(&mut settings, arrivals.clone()).await?;
+    }
     let stage_work = bench::install_stage_work_recorder()?;
     if !settings.embedded_kafka() {
         create_topics(&settings.kafka, &TopicNames::new(&settings.kafka.topic_prefix)).await?;
@@ -341,6 +378,17 @@ async fn run_bench(mut settings: Settings, mut options: BenchOptions) -> Result<
         target.base = serve_bench_gateway(&mut settings, &infra, target).await?;
     }
     pipeline.wait_ready(Duration::from_secs(60)).await?;
+    if let Some(arrivals) = &options.rep_side {
+        let (feed, routing) = (pipeline.feed(), pipeline.routing());
+        speedlead::bench_rep::watch_every_rep(
+            &settings,
+            feed,
+            infra.store.clone(),
+            routing,
+            arrivals.clone(),
+        )
+        .await?;
+    }
     // Drop the warm-up's samples of the stages' own work, as the end-to-end figures do.
     let (warmup, snapshots) = (options.warmup, stage_work.clone());
     tokio::spawn(async move {

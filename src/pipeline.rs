@@ -23,10 +23,15 @@ use speedlead_topics::Topic;
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
+use crate::dashboard::feed::RepFeed;
+use crate::dashboard::feed_stage::RepFeedStage;
 use crate::error::Error;
 use crate::kafka::consumer::{ChannelRestarter, PendingOffsets, StageConsumer, StageConsumerConfig};
 use crate::kafka::publisher::KafkaPublisher;
 use crate::kafka::{client, TopicNames};
+use crate::notify::hub::NotificationHub;
+use crate::notify::stage::NotifyStage;
+use crate::notify::templates::Templates;
 use crate::routing_reload::RoutingHandle;
 
 /// Replaces a stage with a decorated one (tests use it to inject faults into real stages).
@@ -116,6 +121,22 @@ fn background_tasks(
     tasks
 }
 
+/// The rep feed and the notification hub, fed by their own stages.
+async fn rep_side(
+    settings: &Settings,
+    routing: &SharedRouting,
+    store: &Arc<dyn Store>,
+    publisher: &KafkaPublisher,
+) -> Result<(Arc<RepFeed>, Arc<NotificationHub>), Error> {
+    let feed = Arc::new(RepFeed::connect(&settings.redis).await?);
+    let templates = Templates::new(&settings.notify.templates)
+        .map_err(|e| Error::Config(format!("notify.templates: {e}")))?;
+    let channels = crate::notify::channels::build(&settings.notify.channels, Arc::new(templates))?;
+    let publisher: Arc<dyn Publisher> = Arc::new(publisher.clone());
+    let hub = NotificationHub::new(&settings.notify, channels, store.clone(), publisher, routing.clone());
+    Ok((feed, hub))
+}
+
 /// A running pipeline.
 pub struct Pipeline {
     root: ActorRef<RootMsg>,
@@ -125,6 +146,7 @@ pub struct Pipeline {
     publisher: KafkaPublisher,
     routing: RoutingHandle,
     timers: Arc<EscalationTimers>,
+    feed: Arc<RepFeed>,
     /// Dropping it stops the rules-file watcher; sending `true` too.
     stop_background: tokio::sync::watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
@@ -166,11 +188,15 @@ impl Pipeline {
             None => stage,
         };
         let acks = AckStage::new(store.clone(), timers.clone());
-        let stages: [(Arc<dyn Stage>, Topic); 4] = [
+        let (feed, hub) = rep_side(settings, &routing, &store, &publisher).await?;
+        let notify = NotifyStage::new(hub, store.clone(), settings.acks.clone());
+        let stages: [(Arc<dyn Stage>, Topic); 6] = [
             (wrap(Arc::new(intake), &wrappers.intake), Topic::Inbound),
             (wrap(Arc::new(RouterStage::new(dispatcher)), &wrappers.router), Topic::Qualified),
             (wrap(Arc::new(acks), &wrappers.acks), Topic::Acks),
             (wrap(Arc::new(learner), &wrappers.learner), Topic::Outcomes),
+            (Arc::new(notify), Topic::Assignments),
+            (Arc::new(RepFeedStage::new(feed.clone())), Topic::Events),
         ];
 
         let (failures, consumer_failures) = tokio::sync::mpsc::unbounded_channel();
@@ -211,6 +237,7 @@ impl Pipeline {
             publisher,
             routing: handle,
             timers,
+            feed,
             stop_background,
             background,
         })
@@ -219,6 +246,11 @@ impl Pipeline {
     /// The routing configuration in force (reloaded from `routing_rules.file` when it changes).
     pub fn routing(&self) -> RoutingHandle {
         self.routing.clone()
+    }
+
+    /// Each rep's live lead events, for the dashboard's event stream.
+    pub fn feed(&self) -> Arc<RepFeed> {
+        self.feed.clone()
     }
 
     /// The escalation timers, one per routing domain.

@@ -34,6 +34,8 @@ pub struct CaptureState {
     pub policy: CapturePolicy,
     pub max_body_bytes: usize,
     pub retry_after: Duration,
+    /// Last lead and signature failures per source, for `/v1/status`.
+    pub health: Arc<super::status::SourceHealth>,
 }
 
 impl CaptureState {
@@ -51,6 +53,7 @@ impl CaptureState {
             policy: settings.capture.policy(),
             max_body_bytes: settings.capture.max_body_bytes,
             retry_after: Duration::from_secs(settings.capture.retry_after_secs),
+            health: super::status::SourceHealth::new(settings.sources.iter().map(|s| s.name.clone())),
         }))
     }
 }
@@ -109,7 +112,12 @@ async fn capture(
     let adapter = provider(source.kind);
     let leads = match adapter.verify(source, &request).and_then(|()| adapter.parse(source, &request)) {
         Ok(leads) => leads,
-        Err(rejection) => return refuse_with(&label, rejection),
+        Err(rejection) => {
+            if matches!(rejection, Rejection::Unauthorized(_)) {
+                state.health.signature_failed(&label, request.now.timestamp_millis());
+            }
+            return refuse_with(&label, rejection);
+        }
     };
     if let Err(fields) = check_contact(&leads, &state.policy) {
         let detail = json!({ "message": "a lead needs a usable email or phone", "fields": fields });
@@ -128,8 +136,9 @@ async fn capture(
             Err(e) => return unavailable(&label, &e, state.retry_after),
         }
     }
-    metrics::histogram!("speedlead_capture_seconds", "source" => label)
+    metrics::histogram!("speedlead_capture_seconds", "source" => label.clone())
         .record(started.elapsed().as_secs_f64());
+    state.health.lead_arrived(&label, Utc::now().timestamp_millis());
     let status = if accepted.iter().all(|a| a.duplicate) { StatusCode::OK } else { StatusCode::ACCEPTED };
     (status, Json(json!({ "leads": accepted }))).into_response()
 }

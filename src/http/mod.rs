@@ -5,7 +5,10 @@
 
 pub mod acks;
 pub mod capture;
+pub mod dashboard;
 pub mod reps;
+pub mod sms_inbound;
+pub mod status;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

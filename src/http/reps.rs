@@ -32,6 +32,8 @@ pub struct RepsState {
     /// `None`: no authentication (the API is reachable only where `http.listen` is).
     pub admin_token: Option<String>,
     pub retry_after: Duration,
+    /// Verifies reps' dashboard tokens.
+    pub signer: speedlead_actors::ack_token::AckSigner,
 }
 
 impl RepsState {
@@ -41,6 +43,7 @@ impl RepsState {
             routing,
             admin_token: settings.http.admin_token.clone().filter(|t| !t.is_empty()),
             retry_after: Duration::from_secs(settings.capture.retry_after_secs),
+            signer: settings.acks.signer(),
         })
     }
 }
@@ -113,7 +116,8 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// Checks the bearer token (if one is configured), then finds the rep's domain.
+/// Checks the bearer token (if one is configured; the rep's own dashboard token also does, so a
+/// rep can switch themselves away), then finds the rep's domain.
 fn authorized_domain(state: &RepsState, rep: &str, headers: &HeaderMap) -> Result<String, Refusal> {
     if let Some(expected) = &state.admin_token {
         let given = headers
@@ -121,7 +125,10 @@ fn authorized_domain(state: &RepsState, rep: &str, headers: &HeaderMap) -> Resul
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        let admin = bool::from(given.as_bytes().ct_eq(expected.as_bytes()));
+        let own =
+            || super::dashboard::authenticated_rep(&state.signer, headers).is_some_and(|who| who == rep);
+        if !admin && !own() {
             return Err(Refusal::Unauthorized);
         }
     }

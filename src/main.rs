@@ -283,7 +283,7 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
         .merge(http::acks::routes(acks))
         .merge(http::reps::routes(reps))
         .merge(http::dashboard::routes(dashboard))
-        .merge(http::status::routes(health))
+        .merge(http::status::routes(health, pipeline.enricher()))
         .merge(http::sms_inbound::routes(settings, infra.store.clone()));
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use crate::config::Settings;
 use crate::dashboard::feed::RepFeed;
 use crate::dashboard::feed_stage::RepFeedStage;
+use crate::enrich::HttpEnricher;
 use crate::error::Error;
 use crate::kafka::consumer::{ChannelRestarter, PendingOffsets, StageConsumer, StageConsumerConfig};
 use crate::kafka::publisher::KafkaPublisher;
@@ -51,9 +52,9 @@ async fn intelligence(
     settings: &Settings,
     routing: SharedRouting,
     store: Arc<dyn Store>,
+    enricher: Option<Arc<HttpEnricher>>,
 ) -> Result<Arc<LeadIntelligence>, Error> {
-    let enricher = crate::enrich::HttpEnricher::new(&settings.enrichment, store.clone())?;
-    let enricher = (!enricher.is_empty()).then(|| Arc::new(enricher) as Arc<dyn Enricher>);
+    let enricher = enricher.map(|e| e as Arc<dyn Enricher>);
     let scorer = Scorer::new(settings.scoring.clone()).map_err(|e| Error::Config(format!("scoring: {e}")))?;
     let model = ModelSnapshot::load(store.clone(), &settings.scoring_model).await?;
     Ok(Arc::new(LeadIntelligence {
@@ -147,6 +148,7 @@ pub struct Pipeline {
     routing: RoutingHandle,
     timers: Arc<EscalationTimers>,
     feed: Arc<RepFeed>,
+    enricher: Option<Arc<HttpEnricher>>,
     /// Dropping it stops the rules-file watcher; sending `true` too.
     stop_background: tokio::sync::watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
@@ -169,7 +171,9 @@ impl Pipeline {
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
         let background = background_tasks(settings, &handle, &timers, background_stopped);
 
-        let intelligence = intelligence(settings, routing.clone(), store.clone()).await?;
+        let enricher = HttpEnricher::new(&settings.enrichment, store.clone())?;
+        let enricher = (!enricher.is_empty()).then(|| Arc::new(enricher));
+        let intelligence = intelligence(settings, routing.clone(), store.clone(), enricher.clone()).await?;
         let intake = IntakeStage::new(routing.clone())
             .with_raw_payloads(Arc::new(crate::capture::RawPayloads::new(&settings.sources)))
             .with_fetcher(Arc::new(crate::capture::ProviderApis::new(
@@ -238,6 +242,7 @@ impl Pipeline {
             routing: handle,
             timers,
             feed,
+            enricher,
             stop_background,
             background,
         })
@@ -251,6 +256,11 @@ impl Pipeline {
     /// Each rep's live lead events, for the dashboard's event stream.
     pub fn feed(&self) -> Arc<RepFeed> {
         self.feed.clone()
+    }
+
+    /// The enrichment providers, for their breaker states (`None` without providers).
+    pub fn enricher(&self) -> Option<Arc<HttpEnricher>> {
+        self.enricher.clone()
     }
 
     /// The escalation timers, one per routing domain.

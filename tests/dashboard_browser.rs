@@ -93,7 +93,7 @@ async fn a_rep_accepts_a_live_lead_in_a_real_browser() {
     let app = speedlead::http::acks::routes(AcksState::new(&settings, store.clone(), publisher))
         .merge(speedlead::http::reps::routes(RepsState::new(&settings, store.clone(), pipeline.routing())))
         .merge(speedlead::http::dashboard::routes(dashboard))
-        .merge(speedlead::http::status::routes(SourceHealth::new(Vec::<String>::new())));
+        .merge(speedlead::http::status::routes(SourceHealth::new(Vec::<String>::new()), pipeline.enricher()));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let profile =

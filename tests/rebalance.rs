@@ -99,9 +99,10 @@ async fn partitions_move_between_instances_without_loss_or_redelivery() {
     }
     second.wait_ready(WAIT).await.unwrap();
     reader.read_all_assigned(&publisher.sent, WAIT).await;
-    // Four stages (intake, router, acks, learner) of 3 partitions each, now split between the instances.
+    // Six stages (intake, router, acks, learner, notify, rep_feed) of 3 partitions each, now split
+    // between the instances.
     let (a, b) = (first.assigned_partitions(), second.assigned_partitions());
-    assert!(a > 0 && b > 0 && a + b == 12, "partitions not shared: first {a}, second {b}");
+    assert!(a > 0 && b > 0 && a + b == 18, "partitions not shared: first {a}, second {b}");
 
     // Scale in: the first instance leaves; the second takes every partition.
     first.shutdown().await;
@@ -110,7 +111,7 @@ async fn partitions_move_between_instances_without_loss_or_redelivery() {
     }
     reader.read_all_assigned(&publisher.sent, WAIT).await;
     reader.read_until(Duration::from_secs(2), |_| false).await;
-    assert_eq!(second.assigned_partitions(), 12);
+    assert_eq!(second.assigned_partitions(), 18);
     second.shutdown().await;
 
     let observed = &reader.observed;

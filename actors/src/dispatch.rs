@@ -46,8 +46,10 @@ pub mod reason {
     pub const OVERFLOW: &str = "overflow";
 }
 
-/// Decisions that lost this many races in a row give up (transient: the record is retried).
-const MAX_CONTENDED: usize = 16;
+/// Decisions that lost this many races in a row give up (transient: the record is retried). 16 was
+/// used up once by twelve deciders racing for one pool on a loaded two-core machine; with the
+/// growing random pause, 64 rounds still give up within about half a second.
+const MAX_CONTENDED: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct DispatchSettings {

@@ -331,6 +331,17 @@ impl HttpEnricher {
         self.providers.is_empty()
     }
 
+    /// Each provider's circuit breaker as of now: `closed`, `open` or `half_open`.
+    pub fn breakers(&self) -> Vec<(String, &'static str)> {
+        let now = tokio::time::Instant::now();
+        let label = |s| match s {
+            breaker::BreakerState::Closed => "closed",
+            breaker::BreakerState::Open => "open",
+            breaker::BreakerState::HalfOpen => "half_open",
+        };
+        self.providers.iter().map(|p| (p.name.clone(), label(p.breaker.state(now)))).collect()
+    }
+
     /// One provider's part, never past `deadline`. The breaker hears of every call it permitted:
     /// timeouts count as failures whether the provider's own timeout or the overall budget cut it,
     /// since either way it did not answer in the time a lead can wait.

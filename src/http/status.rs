@@ -4,6 +4,9 @@
 //! somebody probing the endpoint); a source is `degraded` when most of its recent deliveries failed
 //! their signature check.
 //!
+//! Also each enrichment provider's circuit breaker (`closed`, `open`, `half_open`): an open one
+//! means leads go on unenriched.
+//!
 //! Counted by this instance's capture gateway: behind a load balancer every instance sees a share
 //! of the traffic, which keeps the rate meaningful, while "last lead" is this instance's last.
 
@@ -18,6 +21,8 @@ use axum::{Json, Router};
 use chrono::{TimeZone, Utc};
 use dashmap::DashMap;
 use serde_json::json;
+
+use crate::enrich::HttpEnricher;
 
 /// The window is two halves of this length: the current one and the one before.
 const HALF_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -119,14 +124,20 @@ impl SourceHealth {
     }
 }
 
-pub fn routes(health: Arc<SourceHealth>) -> Router {
-    Router::new().route("/v1/status", get(status)).with_state(health)
+/// `enricher`: the enrichment providers, whose circuit breakers are reported too.
+pub fn routes(health: Arc<SourceHealth>, enricher: Option<Arc<HttpEnricher>>) -> Router {
+    Router::new().route("/v1/status", get(status)).with_state((health, enricher))
 }
 
-async fn status(State(health): State<Arc<SourceHealth>>) -> Response {
+type StatusState = (Arc<SourceHealth>, Option<Arc<HttpEnricher>>);
+
+async fn status(State((health, enricher)): State<StatusState>) -> Response {
     let sources = health.report(Utc::now().timestamp_millis());
+    let breakers = enricher.map(|e| e.breakers()).unwrap_or_default();
+    let providers: Vec<_> =
+        breakers.iter().map(|(name, state)| json!({ "name": name, "breaker": state })).collect();
     let degraded = sources.iter().any(|s| s["degraded"] == true);
-    let body = json!({ "degraded": degraded, "sources": sources });
+    let body = json!({ "degraded": degraded, "sources": sources, "enrichment_providers": providers });
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 

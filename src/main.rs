@@ -354,6 +354,9 @@ async fn run_bench(mut settings: Settings, mut options: BenchOptions) -> Result<
     }
     if let Some(arrivals) = &options.rep_side {
         speedlead::bench_rep::notify_on_loopback_slack(&mut settings, arrivals.clone()).await?;
+        // Every sample lead a new person: a returning one merges into their first lead (notified
+        // then, under that lead's id), which the rep side could not match to its send.
+        settings.dedupe.enabled = false;
     }
     let stage_work = bench::install_stage_work_recorder()?;
     if !settings.embedded_kafka() {

@@ -6,15 +6,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
 use speedlead::http::dashboard::{routes, DashboardState};
-use speedlead::kafka::client;
-use speedlead::kafka::publisher::KafkaPublisher;
-use speedlead_topics::{Contact, InboundLead};
+
 use uuid::Uuid;
 
 /// Reads server-sent events off a streaming response: `(event name, data)`.
@@ -63,15 +60,12 @@ async fn a_reps_stream_and_list_show_their_leads_and_only_theirs() {
     create_test_topics(&settings).await;
     let pipeline = start_pipeline(&settings, Default::default()).await;
     pipeline.wait_ready(Duration::from_secs(60)).await.unwrap();
-    let store = speedlead::store::connect(&settings.redis).await.expect("redis");
-    let producer = client::capture_producer(&settings.kafka, &settings.kafka.brokers, 5_000);
-    let publisher = Arc::new(KafkaPublisher::new(&producer, names(&settings)).expect("producer"));
-    let acks = speedlead::http::acks::AcksState::new(&settings, store.clone(), publisher);
+    let (acks, store) = ack_routes(&settings).await;
     let dashboard = DashboardState::new(&settings, store, pipeline.routing(), pipeline.feed());
     let (dora, emil) = (token_of(&dashboard.magic_link("dora", Duration::from_secs(600))), {
         token_of(&dashboard.magic_link("emil", Duration::from_secs(600)))
     });
-    let app = routes(dashboard).merge(speedlead::http::acks::routes(acks));
+    let app = routes(dashboard).merge(acks);
     tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
     let get = |path: &str, token: Option<&str>| {
@@ -97,23 +91,7 @@ async fn a_reps_stream_and_list_show_their_leads_and_only_theirs() {
     events.next_named("ready", Duration::from_secs(5)).await.expect("the stream says it is ready");
 
     let mut leads = LeadPublisher::new(&settings);
-    let contact = Contact {
-        name: Some("Streamed Stella".into()),
-        email: Some(format!("{}@example.de", Uuid::new_v4().simple())),
-        country: Some("DE".into()),
-        ..Contact::default()
-    };
-    let source = format!("dash-{}", Uuid::new_v4().simple());
-    let lead = InboundLead {
-        source,
-        event_id: "e-1".into(),
-        contact,
-        attribution: Default::default(),
-        raw: None,
-        fetch: None,
-        consent: Default::default(),
-        signals: Default::default(),
-    };
+    let lead = german_lead_named(&format!("dash-{}", Uuid::new_v4().simple()), "e-1", "Streamed Stella");
     leads.send(lead).await;
     let id = leads.sent[0].lead_id.to_string();
     let assigned = events.next_named("lead.assigned", Duration::from_secs(30)).await.expect("lead.assigned");

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
@@ -18,13 +17,10 @@ use common::*;
 use futures::StreamExt;
 use rdkafka::message::Message;
 use speedlead::demo::assigned_reader;
-use speedlead::http::acks::AcksState;
 use speedlead::http::dashboard::DashboardState;
 use speedlead::http::reps::RepsState;
 use speedlead::http::status::SourceHealth;
-use speedlead::kafka::client;
-use speedlead::kafka::publisher::KafkaPublisher;
-use speedlead_topics::{Contact, Envelope, InboundLead, LeadEvent, Topic};
+use speedlead_topics::{Envelope, LeadEvent, Topic};
 use uuid::Uuid;
 
 /// Chromium's profile directory, removed when the test ends (also on failure).
@@ -52,25 +48,6 @@ async fn wait_for(page: &Page, selector: &str, timeout: Duration) -> Element {
 }
 
 /// A new person in Germany (routed in emea), with a name to look for on the page.
-fn german_lead(name: &str) -> InboundLead {
-    let contact = Contact {
-        name: Some(name.into()),
-        email: Some(format!("{}@example.de", Uuid::new_v4().simple())),
-        country: Some("DE".into()),
-        ..Contact::default()
-    };
-    InboundLead {
-        source: format!("browser-{}", Uuid::new_v4().simple()),
-        event_id: "evt-1".into(),
-        contact,
-        attribution: Default::default(),
-        raw: None,
-        fetch: None,
-        consent: Default::default(),
-        signals: Default::default(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rep_accepts_a_live_lead_in_a_real_browser() {
     let mut settings = isolated_settings();
@@ -85,12 +62,10 @@ async fn a_rep_accepts_a_live_lead_in_a_real_browser() {
     pipeline.wait_ready(Duration::from_secs(60)).await.unwrap();
 
     // The HTTP routes the page uses, merged as `serve` does.
-    let store = speedlead::store::connect(&settings.redis).await.expect("redis");
-    let producer = client::capture_producer(&settings.kafka, &settings.kafka.brokers, 5_000);
-    let publisher = Arc::new(KafkaPublisher::new(&producer, names(&settings)).expect("producer"));
+    let (acks, store) = ack_routes(&settings).await;
     let dashboard = DashboardState::new(&settings, store.clone(), pipeline.routing(), pipeline.feed());
     let link = dashboard.magic_link("dora", Duration::from_secs(3600));
-    let app = speedlead::http::acks::routes(AcksState::new(&settings, store.clone(), publisher))
+    let app = acks
         .merge(speedlead::http::reps::routes(RepsState::new(&settings, store.clone(), pipeline.routing())))
         .merge(speedlead::http::dashboard::routes(dashboard))
         .merge(speedlead::http::status::routes(SourceHealth::new(Vec::<String>::new()), pipeline.enricher()));
@@ -119,7 +94,7 @@ async fn a_rep_accepts_a_live_lead_in_a_real_browser() {
     let name = format!("Browser Person {}", &Uuid::new_v4().simple().to_string()[..6]);
     let mut leads = LeadPublisher::new(&settings);
     let published = Instant::now();
-    leads.send(german_lead(&name)).await;
+    leads.send(german_lead_named(&format!("browser-{}", Uuid::new_v4().simple()), "evt-1", &name)).await;
     let lead_id = leads.sent[0].lead_id.to_string();
     let button = wait_for(&page, "button[data-accept]", Duration::from_secs(30)).await;
     eprintln!("publish → Accept button on the page: {:?}", published.elapsed());

@@ -22,12 +22,10 @@ use rdkafka::message::Message;
 use serde_json::{json, Value};
 use speedlead::config::Settings;
 use speedlead::demo::assigned_reader;
-use speedlead::kafka::client;
-use speedlead::kafka::publisher::KafkaPublisher;
 use speedlead::notify::channels::smtp_listener::SmtpListener;
 use speedlead::notify::settings::{RepChannels, Step};
 use speedlead::notify::ChannelKind;
-use speedlead_topics::{Assignment, Contact, DeadLetter, Envelope, InboundLead, LeadEvent, Topic};
+use speedlead_topics::{Assignment, DeadLetter, Envelope, LeadEvent, Topic};
 use uuid::Uuid;
 
 /// A Slack incoming webhook on loopback: answers from `script` (then 200 `ok`), keeps every body.
@@ -57,25 +55,6 @@ async fn receive(State(slack): State<FakeSlack>, body: axum::body::Bytes) -> (St
         (StatusCode::OK, "ok")
     } else {
         script.remove(0)
-    }
-}
-
-fn lead(source: &str, name: &str) -> InboundLead {
-    InboundLead {
-        source: source.into(),
-        event_id: Uuid::new_v4().to_string(),
-        contact: Contact {
-            name: Some(name.into()),
-            email: Some(format!("{}@example.de", Uuid::new_v4().simple())),
-            company: Some("Acme GmbH".into()),
-            country: Some("DE".into()),
-            ..Contact::default()
-        },
-        attribution: Default::default(),
-        raw: None,
-        fetch: None,
-        consent: Default::default(),
-        signals: Default::default(),
     }
 }
 
@@ -163,19 +142,15 @@ async fn a_rep_is_told_on_slack_then_reminded_by_email_unless_they_accepted() {
     let mut settings = isolated_settings();
     with_channels(&mut settings, &slack_url, Some(&smtp), 3);
     // The accept links point at the ack routes served here.
-    let store = speedlead::store::connect(&settings.redis).await.expect("redis");
-    let producer = client::capture_producer(&settings.kafka, &settings.kafka.brokers, 5_000);
-    let publisher = Arc::new(KafkaPublisher::new(&producer, names(&settings)).expect("producer"));
-    let acks = speedlead::http::acks::AcksState::new(&settings, store.clone(), publisher);
-    settings.acks.public_base_url = serve_loopback(speedlead::http::acks::routes(acks)).await;
+    settings.acks.public_base_url = serve_loopback(ack_routes(&settings).await.0).await;
     create_test_topics(&settings).await;
     let pipeline = start_pipeline(&settings, Default::default()).await;
     pipeline.wait_ready(Duration::from_secs(60)).await.unwrap();
 
     let source = format!("notify-{}", Uuid::new_v4().simple());
     let mut leads = LeadPublisher::new(&settings);
-    leads.send(lead(&source, "Ignored Ida")).await;
-    leads.send(lead(&source, "Accepted Alma")).await;
+    leads.send(german_lead_named(&source, "e-1", "Ignored Ida")).await;
+    leads.send(german_lead_named(&source, "e-2", "Accepted Alma")).await;
     let (ignored, accepted) = (leads.sent[0].lead_id, leads.sent[1].lead_id);
     let mut out = Output::new(&settings);
     out.until(Duration::from_secs(60), |o| {
@@ -223,7 +198,7 @@ async fn a_notice_no_channel_could_deliver_is_dead_lettered_and_the_lead_still_e
     pipeline.wait_ready(Duration::from_secs(60)).await.unwrap();
 
     let mut leads = LeadPublisher::new(&settings);
-    leads.send(lead(&format!("dlq-{}", Uuid::new_v4().simple()), "Refused Rita")).await;
+    leads.send(german_lead_named(&format!("dlq-{}", Uuid::new_v4().simple()), "e-1", "Refused Rita")).await;
     let id = leads.sent[0].lead_id;
     let mut out = Output::new(&settings);
     let escalated =

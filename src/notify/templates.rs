@@ -225,7 +225,7 @@ impl<'a> Context<'a> {
 }
 
 /// The notices every template must render at load.
-mod samples {
+pub(crate) mod samples {
     use super::*;
 
     pub fn full() -> Notice {

@@ -234,3 +234,35 @@ impl OutputReader {
         .await;
     }
 }
+
+/// A new lead from Germany (routed to `emea`) named `name`, with a fresh email.
+pub fn german_lead_named(source: &str, event_id: &str, name: &str) -> InboundLead {
+    let contact = speedlead_topics::Contact {
+        name: Some(name.into()),
+        email: Some(format!("{}@example.de", Uuid::new_v4().simple())),
+        company: Some("Acme GmbH".into()),
+        country: Some("DE".into()),
+        ..Default::default()
+    };
+    InboundLead {
+        source: source.into(),
+        event_id: event_id.into(),
+        contact,
+        attribution: Default::default(),
+        raw: None,
+        fetch: None,
+        consent: Default::default(),
+        signals: Default::default(),
+    }
+}
+
+/// The accept-link routes as `serve` has them: acks published through a capture-style producer.
+pub async fn ack_routes(
+    settings: &Settings,
+) -> (axum::Router, std::sync::Arc<dyn speedlead_actors::store::Store>) {
+    let store = speedlead::store::connect(&settings.redis).await.expect("redis");
+    let producer = client::capture_producer(&settings.kafka, &settings.kafka.brokers, 5_000);
+    let publisher = std::sync::Arc::new(KafkaPublisher::new(&producer, names(settings)).expect("producer"));
+    let state = speedlead::http::acks::AcksState::new(settings, store.clone(), publisher);
+    (speedlead::http::acks::routes(state), store)
+}

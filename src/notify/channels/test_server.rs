@@ -8,36 +8,20 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, Response, StatusCode};
-use speedlead_topics::LeadSummary;
 use uuid::Uuid;
 
 use crate::notify::templates::{TemplateSettings, Templates};
 use crate::notify::Notice;
 
-/// The notice every channel test sends: a hot lead with every field.
+/// The notice every channel test sends: the templates' full sample (a hot lead with every field),
+/// with its own id, lead id, attempt and accept link.
 pub fn notice() -> Notice {
     Notice {
         id: "n-7f3a:1".into(),
         lead_id: Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
         attempt: 1,
-        routing_domain: "emea".into(),
-        rep_id: "dana".into(),
-        rep_name: Some("Dana Scully".into()),
-        lead: LeadSummary {
-            name: Some("Ana Lima".into()),
-            company: Some("Acme GmbH".into()),
-            title: Some("VP Sales".into()),
-            email: Some("ana@acme.io".into()),
-            phone: Some("+4915112345678".into()),
-            country: Some("DE".into()),
-            score: Some(91),
-            grade: Some("A".into()),
-            source: "web_form".into(),
-            captured_at: None,
-        },
-        why: "round robin in pool enterprise".into(),
         accept_url: "https://speedlead.example/v1/acks/tok.en-123".into(),
-        hot: true,
+        ..crate::notify::templates::samples::full()
     }
 }
 

@@ -20,8 +20,10 @@ use speedlead_topics::{Assignment, Envelope};
 use super::hub::NotificationHub;
 use super::Notice;
 
-/// How long a notified assignment is remembered (redeliveries come within minutes, not days).
-const CLAIM_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a notified assignment is remembered. Redeliveries come within seconds to minutes (a
+/// crash, a rebalance); a claim per assignment kept for a day would cost Redis ~100 bytes × a day's
+/// assignments.
+const CLAIM_TTL: Duration = Duration::from_secs(60 * 60);
 
 pub struct NotifyStage {
     hub: Arc<NotificationHub>,

@@ -224,11 +224,13 @@ async fn a_failing_provider_opens_its_circuit_and_one_trial_after_the_cool_down_
         async move { e.enrich(Some(&format!("lead{n}@acme.io")), None).await }
     };
 
+    assert_eq!(e.breakers(), [("flaky".to_string(), "closed")], "what /v1/status reports");
     for n in 0..3 {
         let got = ask(n).await;
         assert_eq!((status(&got, "flaky"), got.complete), ("failed".into(), false));
     }
     assert_eq!(api.hits(), 3);
+    assert_eq!(e.breakers(), [("flaky".to_string(), "open")]);
     for n in 3..6 {
         assert_eq!(status(&ask(n).await, "flaky"), "circuit_open");
     }
@@ -236,6 +238,7 @@ async fn a_failing_provider_opens_its_circuit_and_one_trial_after_the_cool_down_
 
     // After the cool-down one trial goes through; it fails, so the circuit opens again.
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(e.breakers(), [("flaky".to_string(), "half_open")], "the cool-down ended");
     assert_eq!(status(&ask(6).await, "flaky"), "failed");
     assert_eq!(status(&ask(7).await, "flaky"), "circuit_open");
     assert_eq!(api.hits(), 4);

@@ -71,15 +71,16 @@ pub async fn watch_every_rep(
     arrivals: Arc<Arrivals>,
 ) -> Result<(), Error> {
     let state = crate::http::dashboard::DashboardState::new(settings, store, routing, feed);
-    let links: Vec<String> =
-        rep_ids(settings).iter().map(|rep| state.magic_link(rep, Duration::from_secs(3600))).collect();
+    let reps = rep_ids(settings);
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    let tokens: Vec<String> =
+        reps.iter().map(|rep| crate::dashboard::rep_token::issue(&state.signer, rep, exp)).collect();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, crate::http::dashboard::routes(state)).await });
     let client = reqwest::Client::new();
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(links.len().max(1));
-    for (rep, link) in rep_ids(settings).into_iter().zip(links) {
-        let token = link.split("?t=").nth(1).unwrap_or_default().to_string();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(reps.len().max(1));
+    for (rep, token) in reps.iter().zip(tokens) {
         let url = format!("{base}/v1/reps/{rep}/events");
         let (client, arrivals, ready) = (client.clone(), arrivals.clone(), ready_tx.clone());
         tokio::spawn(async move {
@@ -106,7 +107,7 @@ pub async fn watch_every_rep(
         });
     }
     drop(ready_tx);
-    for _ in rep_ids(settings) {
+    for _ in &reps {
         if tokio::time::timeout(Duration::from_secs(10), ready_rx.recv()).await.ok().flatten().is_none() {
             return Err(Error::Config("a rep's event stream did not open".into()));
         }

@@ -18,7 +18,7 @@ use speedlead::config::Settings;
 use speedlead::demo::assigned_reader;
 use speedlead::kafka::client;
 use speedlead::kafka::publisher::KafkaPublisher;
-use speedlead_topics::{Assignment, Contact, Envelope, InboundLead, LeadEvent, Topic};
+use speedlead_topics::{Assignment, Envelope, InboundLead, LeadEvent, Topic};
 use uuid::Uuid;
 
 /// Assignments (with when they were published) and lifecycle events, as read from the broker.
@@ -78,22 +78,7 @@ impl Routed {
 
 /// A lead from a new person in Germany: routed in emea (dora, emil).
 fn german_lead(source: &str, n: usize) -> InboundLead {
-    let contact = Contact {
-        name: Some(format!("Person {n}")),
-        email: Some(format!("person{n}.{}@example.de", Uuid::new_v4().simple())),
-        country: Some("DE".into()),
-        ..Contact::default()
-    };
-    InboundLead {
-        source: source.into(),
-        event_id: format!("evt-{n}"),
-        contact,
-        attribution: Default::default(),
-        raw: None,
-        fetch: None,
-        consent: Default::default(),
-        signals: Default::default(),
-    }
+    german_lead_named(source, &format!("evt-{n}"), &format!("Person {n}"))
 }
 
 /// How late the escalation was published after the missed attempt's deadline.

@@ -46,6 +46,19 @@ pub mod reason {
     pub const OVERFLOW: &str = "overflow";
 }
 
+/// What the accept link of a stored route vouches for: its lead, domain, rep and attempt, valid
+/// `token_ttl` from the assignment. Deterministic, so the assignment message and the rep's
+/// dashboard (which signs it again from the route) show the same link.
+pub fn ack_claims(lead_id: Uuid, domain: &str, record: &RouteRecord, token_ttl: Duration) -> AckClaims {
+    AckClaims {
+        lead_id,
+        domain: domain.to_string(),
+        rep_id: record.rep_id.clone(),
+        attempt: record.attempt,
+        expires_at: record.assigned_ms / 1000 + token_ttl.as_secs() as i64,
+    }
+}
+
 /// Decisions that lost this many races in a row give up (transient: the record is retried). 16 was
 /// used up once by twelve deciders racing for one pool on a loaded two-core machine; with the
 /// growing random pause, 64 rounds still give up within about half a second.
@@ -325,14 +338,7 @@ impl Dispatcher {
         record: &RouteRecord,
         audit: RoutingAudit,
     ) -> Assignment {
-        let expires = record.assigned_ms / 1000 + self.settings.token_ttl.as_secs() as i64;
-        let claims = AckClaims {
-            lead_id,
-            domain: domain.to_string(),
-            rep_id: record.rep_id.clone(),
-            attempt: record.attempt,
-            expires_at: expires,
-        };
+        let claims = ack_claims(lead_id, domain, record, self.settings.token_ttl);
         Assignment {
             lead_id,
             lead_key: record.lead_key.clone(),

@@ -28,7 +28,8 @@ use chrono::{TimeZone, Utc};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use speedlead_actors::ack_token::{AckClaims, AckSigner};
+use speedlead_actors::ack_token::AckSigner;
+use speedlead_actors::dispatch::ack_claims;
 use speedlead_actors::store::Store;
 use tokio::sync::broadcast;
 
@@ -197,24 +198,12 @@ async fn leads(
         }
     };
     let routing = state.routing.load();
-    let name = routing
-        .config()
-        .domains
-        .iter()
-        .flat_map(|d| &d.reps)
-        .find(|r| r.id == rep)
-        .and_then(|r| r.name.clone());
+    let name = routing.rep(&rep).and_then(|p| p.name.clone());
     let ms = |ms: i64| Utc.timestamp_millis_opt(ms).single().map(|t| t.to_rfc3339());
     let leads: Vec<Value> = held
         .into_iter()
         .map(|(lead_id, route)| {
-            let claims = AckClaims {
-                lead_id: lead_id.parse().unwrap_or_default(),
-                domain: domain.clone(),
-                rep_id: rep.clone(),
-                attempt: route.attempt,
-                expires_at: route.assigned_ms / 1000 + state.token_ttl.as_secs() as i64,
-            };
+            let claims = ack_claims(lead_id.parse().unwrap_or_default(), &domain, &route, state.token_ttl);
             json!({
                 "lead_id": lead_id,
                 "attempt": route.attempt,

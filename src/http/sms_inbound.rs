@@ -7,7 +7,6 @@
 //! `acks.public_base_url`) and the form parameters; a bad signature is 403.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,10 +18,9 @@ use serde_json::json;
 use speedlead_actors::store::Store;
 
 use crate::notify::channels::sms::{opt_out_keyword, verify_twilio_signature};
-use crate::notify::hub::opt_out_key;
+use crate::notify::hub::{opt_out_key, OPT_OUT_TTL};
 
 pub const PATH: &str = "/v1/notify/sms/inbound";
-const OPT_OUT_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
 pub struct SmsInboundState {
     pub store: Arc<dyn Store>,

@@ -27,7 +27,7 @@ use super::settings::{NotifySettings, RepChannels, Step};
 use super::{Channel, ChannelKind, Notice, SendError, Sent};
 
 /// How long an opted-out number stays opted out without a START.
-const OPT_OUT_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+pub const OPT_OUT_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
 pub struct NotificationHub {
     queues: HashMap<ChannelKind, ChannelQueue>,
@@ -80,14 +80,7 @@ impl NotificationHub {
 
     /// The rep's name from the routing configuration, for templates.
     pub fn rep_name(&self, rep: &str) -> Option<String> {
-        let routing = self.routing.load();
-        routing
-            .config()
-            .domains
-            .iter()
-            .flat_map(|d| &d.reps)
-            .find(|r| r.id == rep)
-            .and_then(|r| r.name.clone())
+        self.routing.load().rep(rep).and_then(|p| p.name.clone())
     }
 
     /// The rep's steps this process can carry out: a configured channel and an address for it.
@@ -100,15 +93,15 @@ impl NotificationHub {
             .collect()
     }
 
-    /// Starts notifying; returns at once. `source` is the assignment as consumed, dead-lettered
-    /// if no step reaches the rep.
-    pub fn submit(self: &Arc<Self>, notice: Notice, assigned_at: DateTime<Utc>, source: Record) {
-        let steps = self.plan_for(&notice.rep_id);
-        if steps.is_empty() {
-            metrics::counter!("speedlead_notifications_total", "channel" => "none", "outcome" => "no_channel")
-                .increment(1);
-            return;
-        }
+    /// Starts notifying along `steps` (the rep's [`Self::plan_for`]); returns at once. `source` is
+    /// the assignment as consumed, dead-lettered if no step reaches the rep.
+    pub fn submit(
+        self: &Arc<Self>,
+        notice: Notice,
+        steps: Vec<(Step, String)>,
+        assigned_at: DateTime<Utc>,
+        source: Record,
+    ) {
         let hub = self.clone();
         tokio::spawn(async move { hub.deliver(Arc::new(notice), steps, assigned_at, source).await });
     }

@@ -70,7 +70,7 @@ impl NotifyStage {
             attempt: a.attempt,
             routing_domain: a.routing_domain.clone(),
             rep_id: a.rep_id.clone(),
-            rep_name: None,
+            rep_name: self.hub.rep_name(&a.rep_id),
             lead,
             why: why(a),
             accept_url: self.links.link(&a.ack_token),
@@ -87,7 +87,12 @@ impl Stage for NotifyStage {
 
     async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
         let envelope = parse_envelope::<Assignment>(record)?;
-        if self.hub.is_idle() || self.hub.plan_for(&envelope.payload.rep_id).is_empty() {
+        let steps = self.hub.plan_for(&envelope.payload.rep_id);
+        if steps.is_empty() {
+            if !self.hub.is_idle() {
+                metrics::counter!("speedlead_notifications_total", "channel" => "none", "outcome" => "no_channel")
+                    .increment(1);
+            }
             return Ok(Vec::new());
         }
         let claim = format!("notified:{}", envelope.id);
@@ -95,9 +100,7 @@ impl Stage for NotifyStage {
             return Ok(Vec::new());
         }
         let assigned_at = envelope.hops.assigned_at.unwrap_or(envelope.occurred_at);
-        let mut notice = self.notice(&envelope);
-        notice.rep_name = self.hub.rep_name(&notice.rep_id);
-        self.hub.submit(notice, assigned_at, record.clone());
+        self.hub.submit(self.notice(&envelope), steps, assigned_at, record.clone());
         speedlead_actors::telemetry::observe_segment(
             "assigned_to_notify_queued",
             Some(assigned_at),

@@ -235,12 +235,12 @@ impl OutputReader {
     }
 }
 
-/// A new lead from Germany (routed to `emea`) named `name`, with a fresh email.
+/// A new lead from Germany (routed to `emea`) named `name`, with a fresh email and no company (so
+/// no account match sends it to an earlier lead's rep).
 pub fn german_lead_named(source: &str, event_id: &str, name: &str) -> InboundLead {
     let contact = speedlead_topics::Contact {
         name: Some(name.into()),
         email: Some(format!("{}@example.de", Uuid::new_v4().simple())),
-        company: Some("Acme GmbH".into()),
         country: Some("DE".into()),
         ..Default::default()
     };

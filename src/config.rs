@@ -86,6 +86,8 @@ pub struct KafkaSettings {
     pub partitions: i32,
     pub replication_factor: i32,
     pub fetch_wait_max_ms: u32,
+    /// `fetch.wait.max.ms` of the stages off the path to the rep (learner, notify).
+    pub relaxed_fetch_wait_max_ms: u32,
     pub session_timeout_ms: u32,
     pub delivery_timeout_ms: u32,
 }

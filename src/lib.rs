@@ -11,6 +11,7 @@ pub mod demo;
 pub mod enrich;
 pub mod error;
 pub mod eval;
+pub mod handoff;
 pub mod http;
 pub mod infra;
 pub mod kafka;

@@ -24,9 +24,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::Settings;
 use crate::dashboard::feed::RepFeed;
-use crate::dashboard::feed_stage::RepFeedStage;
 use crate::enrich::HttpEnricher;
 use crate::error::Error;
+use crate::handoff::HandoffPublisher;
 use crate::kafka::consumer::{ChannelRestarter, PendingOffsets, StageConsumer, StageConsumerConfig};
 use crate::kafka::publisher::KafkaPublisher;
 use crate::kafka::{client, TopicNames};
@@ -75,13 +75,12 @@ async fn routing_engine(
     settings: &Settings,
     routing: &SharedRouting,
     store: &Arc<dyn Store>,
-    publisher: &KafkaPublisher,
+    publisher: Arc<dyn Publisher>,
 ) -> Result<(Arc<Dispatcher>, Arc<EscalationTimers>), Error> {
     let dispatch = DispatchSettings {
         decision_ttl: Duration::from_secs(settings.pipeline.decision_ttl_secs),
         token_ttl: settings.acks.token_ttl(),
     };
-    let publisher: Arc<dyn Publisher> = Arc::new(publisher.clone());
     let signer = settings.acks.signer();
     let dispatcher = Arc::new(Dispatcher::new(routing.clone(), store.clone(), publisher, signer, dispatch));
     let domains = routing.load().domains().map(|d| d.name.clone()).collect();
@@ -122,20 +121,21 @@ fn background_tasks(
     tasks
 }
 
-/// The rep feed and the notification hub, fed by their own stages.
+/// The rep feed and the notification hub, which the [`HandoffPublisher`] feeds.
 async fn rep_side(
     settings: &Settings,
     routing: &SharedRouting,
     store: &Arc<dyn Store>,
     publisher: &KafkaPublisher,
-) -> Result<(Arc<RepFeed>, Arc<NotificationHub>), Error> {
+) -> Result<(Arc<RepFeed>, Arc<NotifyStage>), Error> {
     let feed = Arc::new(RepFeed::connect(&settings.redis).await?);
     let templates = Templates::new(&settings.notify.templates)
         .map_err(|e| Error::Config(format!("notify.templates: {e}")))?;
     let channels = crate::notify::channels::build(&settings.notify.channels, Arc::new(templates))?;
     let publisher: Arc<dyn Publisher> = Arc::new(publisher.clone());
     let hub = NotificationHub::new(&settings.notify, channels, store.clone(), publisher, routing.clone());
-    Ok((feed, hub))
+    let notify = Arc::new(NotifyStage::new(hub, store.clone(), settings.acks.clone()));
+    Ok((feed, notify))
 }
 
 /// A running pipeline.
@@ -167,7 +167,16 @@ impl Pipeline {
         let names = TopicNames::new(&settings.kafka.topic_prefix);
         let publisher = KafkaPublisher::new(&client::producer(&settings.kafka, brokers), names.clone())?;
         let (root, root_done) = Actor::spawn(None, RootSupervisor, ()).await?;
-        let (dispatcher, timers) = routing_engine(settings, &routing, &store, &publisher).await?;
+        let (feed, notify) = rep_side(settings, &routing, &store, &publisher).await?;
+        // Every stage and the escalation timers publish through it, so whatever reaches the log
+        // for a rep reaches them at once.
+        let handoff: Arc<dyn Publisher> = Arc::new(HandoffPublisher::new(
+            Arc::new(publisher.clone()),
+            names.clone(),
+            notify.clone(),
+            feed.clone(),
+        ));
+        let (dispatcher, timers) = routing_engine(settings, &routing, &store, handoff.clone()).await?;
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
         let background = background_tasks(settings, &handle, &timers, background_stopped);
 
@@ -192,15 +201,12 @@ impl Pipeline {
             None => stage,
         };
         let acks = AckStage::new(store.clone(), timers.clone());
-        let (feed, hub) = rep_side(settings, &routing, &store, &publisher).await?;
-        let notify = NotifyStage::new(hub, store.clone(), settings.acks.clone());
-        let stages: [(Arc<dyn Stage>, Topic); 6] = [
+        let stages: Vec<(Arc<dyn Stage>, Topic)> = vec![
             (wrap(Arc::new(intake), &wrappers.intake), Topic::Inbound),
             (wrap(Arc::new(RouterStage::new(dispatcher)), &wrappers.router), Topic::Qualified),
             (wrap(Arc::new(acks), &wrappers.acks), Topic::Acks),
             (wrap(Arc::new(learner), &wrappers.learner), Topic::Outcomes),
-            (Arc::new(notify), Topic::Assignments),
-            (Arc::new(RepFeedStage::new(feed.clone())), Topic::Events),
+            (notify, Topic::Assignments),
         ];
 
         let (failures, consumer_failures) = tokio::sync::mpsc::unbounded_channel();
@@ -211,7 +217,7 @@ impl Pipeline {
             let (restart_tx, restart_rx) = std::sync::mpsc::channel();
             let args = StageArgs {
                 stage,
-                publisher: Arc::new(publisher.clone()),
+                publisher: handoff.clone(),
                 offsets: offsets.clone(),
                 restarter: Arc::new(ChannelRestarter(restart_tx)),
                 retry: settings.pipeline.retry(),
@@ -223,10 +229,15 @@ impl Pipeline {
                 .map_err(|e| Error::Actor(e.to_string()))?
                 .success_or(Error::Actor(format!("stage {name} did not start")))?;
             let group = format!("{}.{name}", settings.kafka.group_prefix);
+            let mut client = client::consumer(&settings.kafka, brokers, &group);
+            // Off the path to the rep: outcomes, and the notify backstop behind the handoff.
+            if matches!(input, Topic::Outcomes | Topic::Assignments) {
+                client.set("fetch.wait.max.ms", settings.kafka.relaxed_fetch_wait_max_ms.to_string());
+            }
             let config = StageConsumerConfig {
                 stage: name,
                 topic: names.name(input),
-                client: client::consumer(&settings.kafka, brokers, &group),
+                client,
                 drain_timeout: Duration::from_millis(settings.pipeline.drain_timeout_ms),
                 max_in_flight: settings.pipeline.max_in_flight_per_partition,
                 failures: failures.clone(),

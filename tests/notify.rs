@@ -5,7 +5,9 @@
 //! - the email reminder follows at its time for the lead nobody accepted, and never comes for the
 //!   lead the rep accepted through that link;
 //! - a rep whose only channel refuses the message ends in `leads.dlq`, and the lead still escalates
-//!   on its SLA (notifications never stall the escalation chain).
+//!   on its SLA (notifications never stall the escalation chain);
+//! - an assignment that no live process handed over in-process (its publisher died after the ack)
+//!   is notified by the notify stage's consumer, once.
 #![cfg(feature = "integration")]
 
 mod common;
@@ -22,10 +24,13 @@ use rdkafka::message::Message;
 use serde_json::{json, Value};
 use speedlead::config::Settings;
 use speedlead::demo::assigned_reader;
+use speedlead::kafka::client;
+use speedlead::kafka::publisher::KafkaPublisher;
 use speedlead::notify::channels::smtp_listener::SmtpListener;
 use speedlead::notify::settings::{RepChannels, Step};
 use speedlead::notify::ChannelKind;
-use speedlead_topics::{Assignment, DeadLetter, Envelope, LeadEvent, Topic};
+use speedlead_actors::ports::{Outbound, Publisher};
+use speedlead_topics::{event_type, Assignment, DeadLetter, Envelope, LeadEvent, LeadSummary, Topic};
 use uuid::Uuid;
 
 /// A Slack incoming webhook on loopback: answers from `script` (then 200 `ok`), keeps every body.
@@ -183,6 +188,8 @@ async fn a_rep_is_told_on_slack_then_reminded_by_email_unless_they_accepted() {
     assert!(text.contains(&ignored_link) && html.contains("Ignored Ida"), "text: {text}\nhtml: {html}");
     assert!(mail.to.iter().any(|to| to.ends_with("@example.com")));
     assert!(smtp.next(Duration::from_secs(4)).await.is_none(), "no reminder for the accepted lead");
+    // Both the in-process handoff and the notify consumer saw both assignments by now.
+    assert_eq!(slack.bodies().len(), 3, "each assignment notified once");
     pipeline.shutdown().await;
 }
 
@@ -215,5 +222,53 @@ async fn a_notice_no_channel_could_deliver_is_dead_lettered_and_the_lead_still_e
     assert_eq!(assignment.payload.lead_id, id);
     assert!(!slack.bodies().is_empty(), "Slack was tried");
     assert!(escalated(&out), "the SLA escalation went on without the notification");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignment_nobody_handed_over_is_notified_once_by_the_notify_consumer() {
+    let (slack, slack_url) = FakeSlack::start(vec![]).await;
+    let mut settings = isolated_settings();
+    with_channels(&mut settings, &slack_url, None, 0);
+    create_test_topics(&settings).await;
+    let pipeline = start_pipeline(&settings, Default::default()).await;
+    pipeline.wait_ready(Duration::from_secs(60)).await.unwrap();
+
+    // As an instance that died right after the broker's ack would leave it: in the log, never
+    // handed to any hub. Published twice, as a redelivery would read it.
+    let lead_id = Uuid::new_v4();
+    let assignment = Assignment {
+        lead_id,
+        lead_key: "orphan@example.com".into(),
+        routing_domain: "emea".into(),
+        rep_id: "dora".into(),
+        attempt: 1,
+        reason: "round_robin".into(),
+        pool: "all".into(),
+        sla_due_at: None,
+        ack_token: "orphan-token".into(),
+        audit: None,
+        lead: Some(LeadSummary { name: Some("Orphaned Olga".into()), ..Default::default() }),
+    };
+    let envelope = Envelope::new(event_type::ASSIGNED, lead_id, assignment);
+    let message = Outbound {
+        topic: Topic::Assignments,
+        key: "emea".into(),
+        payload: serde_json::to_vec(&envelope).unwrap(),
+    };
+    let producer = client::producer(&settings.kafka, &settings.kafka.brokers);
+    let publisher = KafkaPublisher::new(&producer, names(&settings)).expect("producer");
+    publisher.publish(vec![message.clone(), message]).await.expect("published");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while slack.bodies().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let bodies = slack.bodies();
+    assert!(bodies.first().is_some_and(|b| b.to_string().contains("Orphaned Olga")), "{bodies:?}");
+    assert!(accept_url(&bodies[0]).is_some_and(|url| url.ends_with("orphan-token")), "{:?}", bodies[0]);
+    // The redelivered copy finds the claim taken.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(slack.bodies().len(), 1, "notified once: {:?}", slack.bodies());
     pipeline.shutdown().await;
 }

@@ -8,6 +8,12 @@ pub fn exponential(initial: Duration, max: Duration, n: u32) -> Duration {
     initial.saturating_mul(factor).min(max)
 }
 
+/// `d` ± `spread` (0.2 = ±20 %): retries scheduled in one moment (an outage) spread out instead of
+/// arriving in one wave when it ends.
+pub fn jittered(d: Duration, spread: f64) -> Duration {
+    d.mul_f64(1.0 - spread + fastrand::f64() * 2.0 * spread)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

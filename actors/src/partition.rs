@@ -286,15 +286,17 @@ pub fn dead_letter(stage: &str, record: &Record, error: &StageError, attempts: u
         original_base64: base64::engine::general_purpose::STANDARD
             .encode(record.payload.as_deref().unwrap_or_default()),
     };
-    let id = derived_id(&["dlq", stage, &position]);
+    let original =
+        record.payload.as_deref().and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok());
+    let envelope_field = |name: &str| original.as_ref()?.get(name)?.as_str()?.parse::<uuid::Uuid>().ok();
+    // A record handed over in process (offset -1) has no log position; its envelope id names it.
+    let id = match (record.offset, envelope_field("id")) {
+        (offset, Some(envelope_id)) if offset < 0 => derived_id(&["dlq", stage, &envelope_id.to_string()]),
+        _ => derived_id(&["dlq", stage, &position]),
+    };
     // Keep the lead's journey id when the original was a readable envelope, so the dead letter shows
     // up in the same trace.
-    let correlation_id = record
-        .payload
-        .as_deref()
-        .and_then(|p| serde_json::from_slice::<serde_json::Value>(p).ok())
-        .and_then(|v| v.get("correlation_id")?.as_str()?.parse().ok())
-        .unwrap_or(id);
+    let correlation_id = envelope_field("correlation_id").unwrap_or(id);
     let envelope = Envelope::with_id(id, event_type::DEAD_LETTERED, correlation_id, letter);
     Outbound {
         topic: Topic::Dlq,

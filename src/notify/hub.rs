@@ -219,7 +219,7 @@ impl NotificationHub {
                     count(channel.as_str(), "retried");
                     let backoff = exponential(initial, max, attempt);
                     // ±20 % so a provider outage's retries do not arrive in one wave.
-                    let jittered = backoff.mul_f64(0.8 + fastrand::f64() * 0.4);
+                    let jittered = speedlead_actors::backoff::jittered(backoff, 0.2);
                     let wait = retry_after.map_or(jittered, |after| after.max(jittered));
                     tracing::debug!(lead_id = %notice.lead_id, channel = channel.as_str(), reason, ?wait, "retrying");
                     tokio::time::sleep(wait).await;

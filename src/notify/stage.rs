@@ -1,10 +1,15 @@
 //! The notify stage: reads `leads.assignments` and hands each to the [`NotificationHub`].
 //!
+//! Most assignments reach the hub sooner, in process, through [`crate::handoff`] right after the
+//! broker acknowledged them; this stage is the durable path behind that one (a process that died
+//! between the ack and the handoff, an assignment published by another instance that died). Both
+//! paths go through [`NotifyStage::hand_over`], which claims the assignment's message id in the
+//! store first, so each assignment is notified once, by whichever path comes first.
+//!
 //! It returns as soon as the hub has the notice: the partition never waits on Slack or Twilio, so
-//! one slow provider cannot hold up the other reps' notifications. Each assignment is notified
-//! once across redeliveries and instances: its message id is claimed in the store first. The price
-//! of not waiting: a process that dies mid-notice loses that notice's remaining steps (the
-//! dashboard and the SLA escalation still carry the lead).
+//! one slow provider cannot hold up the other reps' notifications. The price of not waiting: a
+//! process that dies mid-notice loses that notice's remaining steps (the dashboard and the SLA
+//! escalation still carry the lead).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,26 +84,43 @@ impl NotifyStage {
     }
 }
 
-#[async_trait]
-impl Stage for NotifyStage {
-    fn name(&self) -> &'static str {
-        "notify"
-    }
+/// Which path handed an assignment to the hub (a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoverPath {
+    /// Right after the broker's ack, in the process that published it.
+    InProcess,
+    /// Read back from `leads.assignments` by the notify stage's consumer.
+    Consumer,
+}
 
-    async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
+impl HandoverPath {
+    fn label(self) -> &'static str {
+        match self {
+            HandoverPath::InProcess => "in_process",
+            HandoverPath::Consumer => "consumer",
+        }
+    }
+}
+
+impl NotifyStage {
+    /// Starts notifying the rep of the assignment in `record` unless either path already did.
+    /// `speedlead_notify_handovers_total{path}` counts which path won: `consumer` wins only when
+    /// the in-process handoff was lost (a crash) or is slower than the broker.
+    pub async fn hand_over(&self, record: &Record, path: HandoverPath) -> Result<(), StageError> {
         let envelope = parse_envelope::<Assignment>(record)?;
         let steps = self.hub.plan_for(&envelope.payload.rep_id);
         if steps.is_empty() {
-            if !self.hub.is_idle() {
+            if !self.hub.is_idle() && path == HandoverPath::Consumer {
                 metrics::counter!("speedlead_notifications_total", "channel" => "none", "outcome" => "no_channel")
                     .increment(1);
             }
-            return Ok(Vec::new());
+            return Ok(());
         }
         let claim = format!("notified:{}", envelope.id);
         if !self.store.remember(&claim, "1", CLAIM_TTL).await?.first {
-            return Ok(Vec::new());
+            return Ok(());
         }
+        metrics::counter!("speedlead_notify_handovers_total", "path" => path.label()).increment(1);
         let assigned_at = envelope.hops.assigned_at.unwrap_or(envelope.occurred_at);
         self.hub.submit(self.notice(&envelope), steps, assigned_at, record.clone());
         speedlead_actors::telemetry::observe_segment(
@@ -106,6 +128,18 @@ impl Stage for NotifyStage {
             Some(assigned_at),
             Utc::now(),
         );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Stage for NotifyStage {
+    fn name(&self) -> &'static str {
+        "notify"
+    }
+
+    async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
+        self.hand_over(record, HandoverPath::Consumer).await?;
         Ok(Vec::new())
     }
 }

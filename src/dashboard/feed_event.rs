@@ -1,18 +1,14 @@
-//! The rep-feed stage: reads `leads.events` and tells each rep's dashboards what changed for them.
+//! What a rep's dashboards are told about a lead event, and the telling.
 //!
-//! It reads the events, not the assignments, because the events are written in the same batch as
-//! the assignment only after the router committed it to the store: a rep never sees a lead on the
-//! feed that `/v1/reps/{rep}/leads` does not have yet. Delivery is at least once (a redelivered
-//! event is sent again); the page treats every event as "re-read the list", so a repeat is harmless.
+//! The feed is fed from the events, not the assignments, because the events are written in the
+//! same batch as the assignment only after the router committed it to the store: a rep never sees
+//! a lead on the feed that `/v1/reps/{rep}/leads` does not have yet. Each event is told once, by
+//! the process that published it, right after the broker's ack ([`crate::handoff`]). A process
+//! that dies between the ack and the telling loses that live event; the page re-reads its list on
+//! focus and every 30 s, so that costs seconds, never a lead.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use speedlead_actors::codec::parse_envelope;
-use speedlead_actors::ports::{Outbound, Record};
-use speedlead_actors::stage::{Stage, StageError};
 use speedlead_topics::{Envelope, LeadEvent, LeadSummary};
 use uuid::Uuid;
 
@@ -72,36 +68,15 @@ pub fn feed_event(event: &Envelope<LeadEvent>, now: DateTime<Utc>) -> Option<(St
     }
 }
 
-pub struct RepFeedStage {
-    feed: Arc<RepFeed>,
-}
-
-impl RepFeedStage {
-    pub fn new(feed: Arc<RepFeed>) -> Self {
-        RepFeedStage { feed }
-    }
-}
-
-#[async_trait]
-impl Stage for RepFeedStage {
-    fn name(&self) -> &'static str {
-        "rep_feed"
-    }
-
-    async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
-        let event = parse_envelope::<LeadEvent>(record)?;
-        let Some((rep, feed_event)) = feed_event(&event, Utc::now()) else {
-            return Ok(Vec::new());
-        };
-        let json = serde_json::to_string(&feed_event).map_err(|e| StageError::Invalid(e.to_string()))?;
-        self.feed.publish(&rep, &json).await.map_err(StageError::Transient)?;
-        speedlead_actors::telemetry::observe_segment(
-            "assigned_to_published",
-            event.hops.assigned_at,
-            Utc::now(),
-        );
-        Ok(Vec::new())
-    }
+/// Tells the rep concerned by `event` (if any) on every dashboard they have open, on any instance.
+pub async fn tell_rep(feed: &RepFeed, event: &Envelope<LeadEvent>) -> Result<(), String> {
+    let Some((rep, feed_event)) = feed_event(event, Utc::now()) else {
+        return Ok(());
+    };
+    let json = serde_json::to_string(&feed_event).map_err(|e| e.to_string())?;
+    feed.publish(&rep, &json).await?;
+    speedlead_actors::telemetry::observe_segment("assigned_to_published", event.hops.assigned_at, Utc::now());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -52,6 +52,9 @@ pub struct Settings {
     /// How reps are told about their leads: channels, per-rep plans, templates, limits.
     #[serde(default)]
     pub notify: crate::notify::settings::NotifySettings,
+    /// Outbound webhooks: subscriptions to lead events, retries, the SSRF guard.
+    #[serde(default)]
+    pub webhooks: crate::webhooks::settings::WebhooksSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -185,6 +188,7 @@ impl Settings {
             return Err(Error::Config("dedupe.fuzzy_threshold: must be between 0 and 1".into()));
         }
         settings.acks.check()?;
+        settings.webhooks.validate().map_err(|problems| Error::Config(problems.join("; ")))?;
         // Routes must outlive every redelivery and escalation chain (a route that expires early
         // frees a lead for a second rep), and fit in Redis's millisecond expiry.
         if !(3_600..=10 * 365 * 86_400).contains(&settings.pipeline.decision_ttl_secs) {

@@ -23,5 +23,6 @@ pub mod sample;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use error::Error;

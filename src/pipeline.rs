@@ -34,6 +34,8 @@ use crate::notify::hub::NotificationHub;
 use crate::notify::stage::NotifyStage;
 use crate::notify::templates::Templates;
 use crate::routing_reload::RoutingHandle;
+use crate::webhooks::deliverer::WebhookDeliverer;
+use crate::webhooks::stage::WebhookStage;
 
 /// Replaces a stage with a decorated one (tests use it to inject faults into real stages).
 pub type StageWrapper = Box<dyn Fn(Arc<dyn Stage>) -> Arc<dyn Stage> + Send + Sync>;
@@ -138,6 +140,14 @@ async fn rep_side(
     Ok((feed, notify))
 }
 
+/// The webhooks stage and the deliverer it wakes, on the configured queue.
+async fn webhooks(settings: &Settings) -> Result<(Arc<dyn Stage>, Arc<WebhookDeliverer>), Error> {
+    let queue = crate::webhooks::connect_queue(&settings.redis).await?;
+    let deliverer = WebhookDeliverer::new(&settings.webhooks, queue.clone())?;
+    let stage = WebhookStage::new(settings.webhooks.subscriptions.clone(), queue, deliverer.clone());
+    Ok((Arc::new(stage), deliverer))
+}
+
 /// A running pipeline.
 pub struct Pipeline {
     root: ActorRef<RootMsg>,
@@ -178,7 +188,7 @@ impl Pipeline {
         ));
         let (dispatcher, timers) = routing_engine(settings, &routing, &store, handoff.clone()).await?;
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
-        let background = background_tasks(settings, &handle, &timers, background_stopped);
+        let mut background = background_tasks(settings, &handle, &timers, background_stopped);
 
         let enricher = HttpEnricher::new(&settings.enrichment, store.clone())?;
         let enricher = (!enricher.is_empty()).then(|| Arc::new(enricher));
@@ -201,13 +211,18 @@ impl Pipeline {
             None => stage,
         };
         let acks = AckStage::new(store.clone(), timers.clone());
-        let stages: Vec<(Arc<dyn Stage>, Topic)> = vec![
+        let mut stages: Vec<(Arc<dyn Stage>, Topic)> = vec![
             (wrap(Arc::new(intake), &wrappers.intake), Topic::Inbound),
             (wrap(Arc::new(RouterStage::new(dispatcher)), &wrappers.router), Topic::Qualified),
             (wrap(Arc::new(acks), &wrappers.acks), Topic::Acks),
             (wrap(Arc::new(learner), &wrappers.learner), Topic::Outcomes),
             (notify, Topic::Assignments),
         ];
+        if !settings.webhooks.subscriptions.is_empty() {
+            let (stage, deliverer) = webhooks(settings).await?;
+            background.push(deliverer.start(stop_background.subscribe()));
+            stages.push((stage, Topic::Events));
+        }
 
         let (failures, consumer_failures) = tokio::sync::mpsc::unbounded_channel();
         let mut consumers = Vec::new();
@@ -230,8 +245,9 @@ impl Pipeline {
                 .success_or(Error::Actor(format!("stage {name} did not start")))?;
             let group = format!("{}.{name}", settings.kafka.group_prefix);
             let mut client = client::consumer(&settings.kafka, brokers, &group);
-            // Off the path to the rep: outcomes, and the notify backstop behind the handoff.
-            if matches!(input, Topic::Outcomes | Topic::Assignments) {
+            // Off the path to the rep: outcomes, the notify backstop behind the handoff, and
+            // webhooks (whose receivers expect seconds, not milliseconds).
+            if matches!(input, Topic::Outcomes | Topic::Assignments | Topic::Events) {
                 client.set("fetch.wait.max.ms", settings.kafka.relaxed_fetch_wait_max_ms.to_string());
             }
             let config = StageConsumerConfig {

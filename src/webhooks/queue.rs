@@ -1,0 +1,216 @@
+//! Durable delivery jobs: one per (subscription, event), due at a time, leased while an attempt
+//! runs, retried on the schedule, kept as a dead letter when the schedule is used up.
+//!
+//! Durable because the schedule spans a day and a half: a process that restarts, or another
+//! instance, picks the job up where it was. A lease (rather than a pop) means a process that dies
+//! mid-attempt loses nothing: the job comes due again when the lease runs out. Redis in production
+//! (`queue_redis.rs`); memory on the embedded default.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use speedlead_actors::store::StoreError;
+use uuid::Uuid;
+
+use super::attempt::Failure;
+
+/// One event on its way to one subscription.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// `<subscription>:<event id>`: a redelivered event finds its job and adds none.
+    pub id: String,
+    pub subscription: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub lead_id: Uuid,
+    /// The signed body, byte for byte; a retry sends the same bytes.
+    pub body: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub created_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<Failure>,
+}
+
+impl Delivery {
+    pub fn id_of(subscription: &str, event_id: &str) -> String {
+        format!("{subscription}:{event_id}")
+    }
+}
+
+/// A delivery given up on, with why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadDelivery {
+    pub delivery: Delivery,
+    /// `schedule_exhausted`, `endpoint_gone` (410), `endpoint_disabled` or `subscription_removed`.
+    pub reason: String,
+    pub dead_ms: i64,
+}
+
+/// How long a job (or the tombstone of a finished one) is kept: past the schedule's day and a
+/// half, so a redelivered event finds it.
+pub const JOB_TTL: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+/// How long dead letters are kept for listing and replay.
+pub const DEAD_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync + 'static {
+    /// Adds the job, due at once, unless one with its id exists (or finished within [`JOB_TTL`]).
+    /// Returns whether it was added.
+    async fn enqueue(&self, delivery: &Delivery) -> Result<bool, StoreError>;
+    /// Up to `max` jobs due at `now_ms`, each leased until `now_ms + lease` (it is due again then,
+    /// unless [`Self::retry`], [`Self::finish`] or [`Self::bury`] said otherwise first).
+    async fn take_due(&self, now_ms: i64, lease: Duration, max: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// Stores the job's new state (attempts, last failure), due at `due_ms`.
+    async fn retry(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError>;
+    /// Delivered: the job leaves the queue, its tombstone stays for [`JOB_TTL`].
+    async fn finish(&self, delivery: &Delivery) -> Result<(), StoreError>;
+    /// Given up on: the job leaves the queue and is kept as a dead letter for [`DEAD_TTL`].
+    async fn bury(&self, dead: &DeadDelivery) -> Result<(), StoreError>;
+    /// A subscription's dead letters that died in `[from_ms, to_ms]`, oldest first, at most `limit`.
+    async fn dead_letters(
+        &self,
+        subscription: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DeadDelivery>, StoreError>;
+    /// Records a failure of the endpoint; returns since when it has been failing (this failure's
+    /// time if it had not been).
+    async fn endpoint_failed(&self, subscription: &str, now_ms: i64) -> Result<i64, StoreError>;
+    /// A success: the endpoint is no longer failing.
+    async fn endpoint_ok(&self, subscription: &str) -> Result<(), StoreError>;
+    /// Disables the endpoint (`Some(reason)`) or enables it again (`None`, which also forgets its
+    /// failures).
+    async fn set_disabled(&self, subscription: &str, reason: Option<&str>) -> Result<(), StoreError>;
+    async fn disabled(&self, subscription: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// [`DeliveryQueue`] in memory, for the embedded default (and the deliverer's unit tests).
+#[derive(Default)]
+pub struct MemoryQueue(Mutex<MemoryState>);
+
+#[derive(Default)]
+struct MemoryState {
+    /// `None`: finished (the tombstone).
+    jobs: HashMap<String, Option<Delivery>>,
+    due: BTreeSet<(i64, String)>,
+    due_of: HashMap<String, i64>,
+    dead: Vec<DeadDelivery>,
+    failing_since: HashMap<String, i64>,
+    disabled: HashMap<String, String>,
+}
+
+impl MemoryState {
+    fn schedule(&mut self, id: &str, due_ms: Option<i64>) {
+        if let Some(old) = self.due_of.remove(id) {
+            self.due.remove(&(old, id.to_string()));
+        }
+        if let Some(due) = due_ms {
+            self.due.insert((due, id.to_string()));
+            self.due_of.insert(id.to_string(), due);
+        }
+    }
+}
+
+#[async_trait]
+impl DeliveryQueue for MemoryQueue {
+    async fn enqueue(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        let mut s = self.0.lock().expect("queue lock");
+        if s.jobs.contains_key(&delivery.id) {
+            return Ok(false);
+        }
+        s.jobs.insert(delivery.id.clone(), Some(delivery.clone()));
+        s.schedule(&delivery.id, Some(delivery.created_ms));
+        Ok(true)
+    }
+
+    async fn take_due(&self, now_ms: i64, lease: Duration, max: usize) -> Result<Vec<Delivery>, StoreError> {
+        let mut s = self.0.lock().expect("queue lock");
+        let due: Vec<String> =
+            s.due.iter().take_while(|(at, _)| *at <= now_ms).take(max).map(|(_, id)| id.clone()).collect();
+        let mut taken = Vec::with_capacity(due.len());
+        for id in due {
+            s.schedule(&id, Some(now_ms + lease.as_millis() as i64));
+            if let Some(Some(job)) = s.jobs.get(&id) {
+                taken.push(job.clone());
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn retry(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError> {
+        let mut s = self.0.lock().expect("queue lock");
+        s.jobs.insert(delivery.id.clone(), Some(delivery.clone()));
+        s.schedule(&delivery.id, Some(due_ms));
+        Ok(())
+    }
+
+    async fn finish(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let mut s = self.0.lock().expect("queue lock");
+        s.jobs.insert(delivery.id.clone(), None);
+        s.schedule(&delivery.id, None);
+        Ok(())
+    }
+
+    async fn bury(&self, dead: &DeadDelivery) -> Result<(), StoreError> {
+        self.finish(&dead.delivery).await?;
+        self.0.lock().expect("queue lock").dead.push(dead.clone());
+        Ok(())
+    }
+
+    async fn dead_letters(
+        &self,
+        subscription: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DeadDelivery>, StoreError> {
+        let s = self.0.lock().expect("queue lock");
+        let mut found: Vec<DeadDelivery> = s
+            .dead
+            .iter()
+            .filter(|d| d.delivery.subscription == subscription && (from_ms..=to_ms).contains(&d.dead_ms))
+            .cloned()
+            .collect();
+        found.sort_by_key(|d| d.dead_ms);
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn endpoint_failed(&self, subscription: &str, now_ms: i64) -> Result<i64, StoreError> {
+        Ok(*self
+            .0
+            .lock()
+            .expect("queue lock")
+            .failing_since
+            .entry(subscription.to_string())
+            .or_insert(now_ms))
+    }
+
+    async fn endpoint_ok(&self, subscription: &str) -> Result<(), StoreError> {
+        self.0.lock().expect("queue lock").failing_since.remove(subscription);
+        Ok(())
+    }
+
+    async fn set_disabled(&self, subscription: &str, reason: Option<&str>) -> Result<(), StoreError> {
+        let mut s = self.0.lock().expect("queue lock");
+        match reason {
+            Some(reason) => {
+                s.disabled.insert(subscription.to_string(), reason.to_string());
+            }
+            None => {
+                s.disabled.remove(subscription);
+                s.failing_since.remove(subscription);
+            }
+        }
+        Ok(())
+    }
+
+    async fn disabled(&self, subscription: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.0.lock().expect("queue lock").disabled.get(subscription).cloned())
+    }
+}

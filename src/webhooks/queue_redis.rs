@@ -1,0 +1,227 @@
+//! [`DeliveryQueue`] on Redis. Every key shares the hash tag `{webhooks}`, so the scripts that
+//! touch a job and the due set together are allowed on a Redis Cluster (one slot).
+//!
+//! - `<ns>:{webhooks}:job:<id>`: the job as JSON, or `done` once finished (kept for [`JOB_TTL`]);
+//! - `<ns>:{webhooks}:due`: job ids by due time (ms);
+//! - `<ns>:{webhooks}:dead:<subscription>`: dead job ids by time of death, each dead letter in
+//!   `<ns>:{webhooks}:dead-job:<id>` for [`DEAD_TTL`];
+//! - `<ns>:{webhooks}:endpoint:<subscription>`: hash with `failing_since` and `disabled`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use speedlead_actors::store::StoreError;
+
+use super::queue::{DeadDelivery, Delivery, DeliveryQueue, DEAD_TTL, JOB_TTL};
+use crate::error::Error;
+use crate::store::redis::{ttl_ms, unavailable};
+
+/// KEYS[1] = job, KEYS[2] = due; ARGV[1] = id, ARGV[2] = job JSON, ARGV[3] = due ms, ARGV[4] = ttl ms.
+const ENQUEUE: &str = r"
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+";
+
+/// KEYS[1] = due; ARGV[1] = now ms, ARGV[2] = lease end ms, ARGV[3] = max, ARGV[4] = job key prefix.
+/// Leases the due jobs and returns their JSON; ids whose job is gone or finished leave the set.
+const TAKE_DUE: &str = r"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local jobs = {}
+for _, id in ipairs(ids) do
+  local job = redis.call('GET', ARGV[4] .. id)
+  if job and job ~= 'done' then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    table.insert(jobs, job)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return jobs
+";
+
+/// KEYS[1] = job, KEYS[2] = due; ARGV[1] = id, ARGV[2] = job JSON or 'done', ARGV[3] = due ms or
+/// '' (leave the queue).
+const UPDATE: &str = r"
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
+return 1
+";
+
+pub struct RedisQueue {
+    connection: ConnectionManager,
+    prefix: String,
+    enqueue: Script,
+    take_due: Script,
+    update: Script,
+}
+
+impl RedisQueue {
+    pub async fn connect(url: &str, namespace: &str) -> Result<Self, Error> {
+        let connection = redis::Client::open(url)?.get_connection_manager().await?;
+        Ok(RedisQueue {
+            connection,
+            prefix: format!("{namespace}:{{webhooks}}:"),
+            enqueue: Script::new(ENQUEUE),
+            take_due: Script::new(TAKE_DUE),
+            update: Script::new(UPDATE),
+        })
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    fn due(&self) -> String {
+        format!("{}due", self.prefix)
+    }
+
+    async fn update(&self, delivery: &Delivery, value: &str, due_ms: Option<i64>) -> Result<(), StoreError> {
+        let _: i64 = self
+            .update
+            .key(self.key("job", &delivery.id))
+            .key(self.due())
+            .arg(&delivery.id)
+            .arg(value)
+            .arg(due_ms.map(|d| d.to_string()).unwrap_or_default())
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("webhook jobs serialize")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("webhook job: {e}")))
+}
+
+#[async_trait]
+impl DeliveryQueue for RedisQueue {
+    async fn enqueue(&self, delivery: &Delivery) -> Result<bool, StoreError> {
+        let added: i64 = self
+            .enqueue
+            .key(self.key("job", &delivery.id))
+            .key(self.due())
+            .arg(&delivery.id)
+            .arg(to_json(delivery))
+            .arg(delivery.created_ms)
+            .arg(ttl_ms(JOB_TTL))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(added == 1)
+    }
+
+    async fn take_due(&self, now_ms: i64, lease: Duration, max: usize) -> Result<Vec<Delivery>, StoreError> {
+        let jobs: Vec<String> = self
+            .take_due
+            .key(self.due())
+            .arg(now_ms)
+            .arg(now_ms + lease.as_millis() as i64)
+            .arg(max)
+            .arg(format!("{}job:", self.prefix))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        jobs.iter().map(|j| from_json(j)).collect()
+    }
+
+    async fn retry(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError> {
+        self.update(delivery, &to_json(delivery), Some(due_ms)).await
+    }
+
+    async fn finish(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.update(delivery, "done", None).await
+    }
+
+    async fn bury(&self, dead: &DeadDelivery) -> Result<(), StoreError> {
+        let id = &dead.delivery.id;
+        let mut connection = self.connection.clone();
+        let _: () = redis::pipe()
+            .atomic()
+            .set_ex(self.key("dead-job", id), to_json(dead), DEAD_TTL.as_secs())
+            .zadd(self.key("dead", &dead.delivery.subscription), id, dead.dead_ms)
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        self.finish(&dead.delivery).await
+    }
+
+    async fn dead_letters(
+        &self,
+        subscription: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DeadDelivery>, StoreError> {
+        let mut connection = self.connection.clone();
+        let index = self.key("dead", subscription);
+        let ids: Vec<String> = connection
+            .zrangebyscore_limit(&index, from_ms, to_ms, 0, limit as isize)
+            .await
+            .map_err(unavailable)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key("dead-job", id)).collect();
+        let raw: Vec<Option<String>> = connection.mget(&keys).await.map_err(unavailable)?;
+        let mut letters = Vec::with_capacity(raw.len());
+        for (id, raw) in ids.iter().zip(raw) {
+            match raw {
+                Some(raw) => letters.push(from_json(&raw)?),
+                // Expired: its index entry goes too.
+                None => {
+                    let _: i64 = connection.zrem(&index, id).await.map_err(unavailable)?;
+                }
+            }
+        }
+        Ok(letters)
+    }
+
+    async fn endpoint_failed(&self, subscription: &str, now_ms: i64) -> Result<i64, StoreError> {
+        let key = self.key("endpoint", subscription);
+        let mut connection = self.connection.clone();
+        let (_, since): (i64, i64) = redis::pipe()
+            .atomic()
+            .hset_nx(&key, "failing_since", now_ms)
+            .hget(&key, "failing_since")
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(since)
+    }
+
+    async fn endpoint_ok(&self, subscription: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .connection
+            .clone()
+            .hdel(self.key("endpoint", subscription), "failing_since")
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn set_disabled(&self, subscription: &str, reason: Option<&str>) -> Result<(), StoreError> {
+        let key = self.key("endpoint", subscription);
+        let mut connection = self.connection.clone();
+        match reason {
+            Some(reason) => connection.hset::<_, _, _, i64>(&key, "disabled", reason).await.map(drop),
+            None => connection.del::<_, i64>(&key).await.map(drop),
+        }
+        .map_err(unavailable)
+    }
+
+    async fn disabled(&self, subscription: &str) -> Result<Option<String>, StoreError> {
+        self.connection
+            .clone()
+            .hget(self.key("endpoint", subscription), "disabled")
+            .await
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,121 @@
+//! `[webhooks]`: who subscribes to which lead events, and how hard speedlead tries to reach them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::notify::channels::Secret;
+use crate::providers::signature::standard_webhooks_key;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSettings {
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    /// The waits between attempts: attempt n + 1 comes `retry_schedule_secs[n - 1]` (±20 %) after
+    /// attempt n fails, and the delivery is dead-lettered when the schedule is used up. The default
+    /// (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) keeps trying for about a day and a half.
+    #[serde(default = "defaults::retry_schedule_secs")]
+    pub retry_schedule_secs: Vec<f64>,
+    /// An endpoint that has failed every attempt for this long is disabled (its deliveries are
+    /// dead-lettered until it is enabled again).
+    #[serde(default = "defaults::disable_after_secs")]
+    pub disable_after_secs: u64,
+    /// Lets subscriptions point at loopback, private and link-local addresses (the SSRF guard
+    /// refuses them otherwise). For tests and receivers on the same private network.
+    #[serde(default)]
+    pub allow_private_networks: bool,
+    /// Per attempt: connecting, sending and reading the answer.
+    #[serde(default = "defaults::timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts in flight per process.
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+impl Default for WebhooksSettings {
+    fn default() -> Self {
+        WebhooksSettings {
+            subscriptions: Vec::new(),
+            retry_schedule_secs: defaults::retry_schedule_secs(),
+            disable_after_secs: defaults::disable_after_secs(),
+            allow_private_networks: false,
+            timeout_ms: defaults::timeout_ms(),
+            max_in_flight: defaults::max_in_flight(),
+        }
+    }
+}
+
+/// One receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    /// Stable id: it names the subscription in metrics-free places (dead letters, the admin API).
+    pub id: String,
+    pub url: String,
+    /// The event types it wants (`lead.created`, `lead.assigned`, …); empty means all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// `whsec_<base64>` secrets; each signs every message, so a receiver can rotate without a gap.
+    pub secrets: Vec<Secret>,
+}
+
+impl Subscription {
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|e| e == event_type)
+    }
+}
+
+impl WebhooksSettings {
+    /// Every problem at once, each naming its key.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, s) in self.subscriptions.iter().enumerate() {
+            let key = format!("webhooks.subscriptions[{i}]");
+            if s.id.trim().is_empty() || !ids.insert(s.id.as_str()) {
+                problems.push(format!("{key}.id: missing or not unique"));
+            }
+            if let Err(e) = super::guard::check_url(&s.url, self.allow_private_networks) {
+                problems.push(format!("{key}.url: {e}"));
+            }
+            if s.secrets.is_empty() {
+                problems.push(format!("{key}.secrets: at least one whsec_<base64> secret"));
+            }
+            for (j, secret) in s.secrets.iter().enumerate() {
+                if standard_webhooks_key(secret.expose()).is_none_or(|k| k.is_empty()) {
+                    problems.push(format!("{key}.secrets[{j}]: not a whsec_<base64> secret"));
+                }
+            }
+            for event in &s.events {
+                if !super::event::TYPES.contains(&event.as_str()) {
+                    problems.push(format!(
+                        "{key}.events: unknown type {event} (one of {:?})",
+                        super::event::TYPES
+                    ));
+                }
+            }
+        }
+        if self.retry_schedule_secs.iter().any(|s| !s.is_finite() || *s < 0.0) {
+            problems.push("webhooks.retry_schedule_secs: waits must be ≥ 0 seconds".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+mod defaults {
+    pub fn retry_schedule_secs() -> Vec<f64> {
+        vec![5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    }
+    pub fn disable_after_secs() -> u64 {
+        5 * 24 * 60 * 60
+    }
+    pub fn timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn max_in_flight() -> usize {
+        64
+    }
+}

@@ -284,7 +284,8 @@ async fn serve(settings: &Settings) -> Result<(), Error> {
         .merge(http::reps::routes(reps))
         .merge(http::dashboard::routes(dashboard))
         .merge(http::status::routes(health, pipeline.enricher()))
-        .merge(http::sms_inbound::routes(settings, infra.store.clone()));
+        .merge(http::sms_inbound::routes(settings, infra.store.clone()))
+        .merge(http::webhooks_admin::routes(pipeline.webhooks_admin(settings)));
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -27,6 +27,7 @@ use crate::dashboard::feed::RepFeed;
 use crate::enrich::HttpEnricher;
 use crate::error::Error;
 use crate::handoff::HandoffPublisher;
+use crate::http::webhooks_admin::WebhooksAdmin;
 use crate::kafka::consumer::{ChannelRestarter, PendingOffsets, StageConsumer, StageConsumerConfig};
 use crate::kafka::publisher::KafkaPublisher;
 use crate::kafka::{client, TopicNames};
@@ -35,6 +36,7 @@ use crate::notify::stage::NotifyStage;
 use crate::notify::templates::Templates;
 use crate::routing_reload::RoutingHandle;
 use crate::webhooks::deliverer::WebhookDeliverer;
+use crate::webhooks::queue::{DeliveryQueue, MemoryQueue};
 use crate::webhooks::stage::WebhookStage;
 
 /// Replaces a stage with a decorated one (tests use it to inject faults into real stages).
@@ -140,12 +142,19 @@ async fn rep_side(
     Ok((feed, notify))
 }
 
+/// Outbound webhooks' moving parts, for the stage list and the admin API.
+struct Webhooks {
+    queue: Arc<dyn DeliveryQueue>,
+    deliverer: Arc<WebhookDeliverer>,
+    stage: Arc<dyn Stage>,
+}
+
 /// The webhooks stage and the deliverer it wakes, on the configured queue.
-async fn webhooks(settings: &Settings) -> Result<(Arc<dyn Stage>, Arc<WebhookDeliverer>), Error> {
+async fn webhooks(settings: &Settings) -> Result<Webhooks, Error> {
     let queue = crate::webhooks::connect_queue(&settings.redis).await?;
     let deliverer = WebhookDeliverer::new(&settings.webhooks, queue.clone())?;
-    let stage = WebhookStage::new(settings.webhooks.subscriptions.clone(), queue, deliverer.clone());
-    Ok((Arc::new(stage), deliverer))
+    let stage = WebhookStage::new(settings.webhooks.subscriptions.clone(), queue.clone(), deliverer.clone());
+    Ok(Webhooks { queue, deliverer, stage: Arc::new(stage) })
 }
 
 /// A running pipeline.
@@ -159,6 +168,7 @@ pub struct Pipeline {
     timers: Arc<EscalationTimers>,
     feed: Arc<RepFeed>,
     enricher: Option<Arc<HttpEnricher>>,
+    webhooks: Option<Webhooks>,
     /// Dropping it stops the rules-file watcher; sending `true` too.
     stop_background: tokio::sync::watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
@@ -218,10 +228,12 @@ impl Pipeline {
             (wrap(Arc::new(learner), &wrappers.learner), Topic::Outcomes),
             (notify, Topic::Assignments),
         ];
+        let mut outbound = None;
         if !settings.webhooks.subscriptions.is_empty() {
-            let (stage, deliverer) = webhooks(settings).await?;
-            background.push(deliverer.start(stop_background.subscribe()));
-            stages.push((stage, Topic::Events));
+            let parts = webhooks(settings).await?;
+            background.push(parts.deliverer.start(stop_background.subscribe()));
+            stages.push((parts.stage.clone(), Topic::Events));
+            outbound = Some(parts);
         }
 
         let (failures, consumer_failures) = tokio::sync::mpsc::unbounded_channel();
@@ -270,6 +282,7 @@ impl Pipeline {
             timers,
             feed,
             enricher,
+            webhooks: outbound,
             stop_background,
             background,
         })
@@ -288,6 +301,21 @@ impl Pipeline {
     /// The enrichment providers, for their breaker states (`None` without providers).
     pub fn enricher(&self) -> Option<Arc<HttpEnricher>> {
         self.enricher.clone()
+    }
+
+    /// The webhooks admin API's state: the subscriptions, their queue and deliverer (an empty
+    /// in-memory queue when no subscription is configured, so the API answers all the same).
+    pub fn webhooks_admin(&self, settings: &Settings) -> Arc<WebhooksAdmin> {
+        let (queue, deliverer): (Arc<dyn DeliveryQueue>, _) = match &self.webhooks {
+            Some(w) => (w.queue.clone(), Some(w.deliverer.clone())),
+            None => (Arc::new(MemoryQueue::default()), None),
+        };
+        Arc::new(WebhooksAdmin {
+            admin_token: settings.http.admin_token.clone().filter(|t| !t.is_empty()),
+            subscriptions: settings.webhooks.subscriptions.clone(),
+            queue,
+            deliverer,
+        })
     }
 
     /// The escalation timers, one per routing domain.

@@ -6,7 +6,9 @@
 //!   `webhook-id`; a subscriber of `lead.assigned` only gets that; a redelivered event is not sent
 //!   again;
 //! - a receiver answering 410 is disabled after one attempt and later events become dead letters;
-//! - a name resolving to loopback is refused at connect time without the explicit allowance.
+//! - a name resolving to loopback is refused at connect time without the explicit allowance;
+//! - dead letters are listed (with the request and the last answer) and replayed, one or by time
+//!   range, through the admin API, which wants the bearer token.
 #![cfg(feature = "integration")]
 
 mod common;
@@ -277,5 +279,62 @@ async fn a_name_that_resolves_to_loopback_is_refused_unless_allowed() {
     let failure = letter.delivery.last_failure.as_ref().expect("why");
     assert!(failure.detail.contains("refused addresses"), "{failure:?}");
     assert!(receiver.seen().is_empty(), "nothing reached the loopback receiver");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_replayed_through_the_admin_api() {
+    // Down long enough for each of the lead's three events to use up a two-attempt schedule.
+    let (receiver, url) = Receiver::start(vec![(StatusCode::INTERNAL_SERVER_ERROR, None); 6]).await;
+    let mut settings = webhook_settings(vec![subscription("crm", &url, &[])]);
+    settings.webhooks.retry_schedule_secs = vec![0.2];
+    settings.http.admin_token = Some("admin-secret".into());
+    let (pipeline, lead) = pipeline_with_one_lead(&settings, "Replayed Rosa").await;
+    let admin =
+        serve_loopback(speedlead::http::webhooks_admin::routes(pipeline.webhooks_admin(&settings))).await;
+    let http = reqwest::Client::new();
+    let letters_url = format!("{admin}/v1/admin/webhooks/crm/dead-letters");
+    let list = || async {
+        let answer = http.get(&letters_url).bearer_auth("admin-secret").send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.json::<Value>().await.unwrap()["dead_letters"].as_array().cloned().unwrap_or_default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut letters = list().await;
+    while letters.len() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        letters = list().await;
+    }
+    assert_eq!(letters.len(), 3, "{letters:#?}");
+    for letter in &letters {
+        assert_eq!(letter["reason"], "schedule_exhausted");
+        assert_eq!((letter["attempts"].as_u64(), letter["last_status"].as_u64()), (Some(2), Some(500)));
+        assert_eq!(letter["request_body"]["data"]["lead_id"], lead.to_string(), "the request is kept");
+    }
+
+    // Without the token nothing is listed or replayed.
+    let anonymous = http.get(&letters_url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.json::<Value>().await.unwrap()["field"], "authorization");
+    let bad_range =
+        http.get(format!("{letters_url}?from=yesterday")).bearer_auth("admin-secret").send().await;
+    assert_eq!(bad_range.unwrap().json::<Value>().await.unwrap()["field"], "from");
+
+    // The receiver is back: replay the assignment alone, then the rest by time range.
+    let assigned = letters.iter().find(|l| l["type"] == "lead.assigned").expect("assignment dead-lettered");
+    let one = format!("{letters_url}/{}/replay", assigned["delivery_id"].as_str().unwrap());
+    let answer = http.post(&one).bearer_auth("admin-secret").send().await.unwrap();
+    assert_eq!(answer.status(), 202);
+    receiver.until(Duration::from_secs(10), |r| !r.delivered().is_empty()).await;
+    let delivered: Vec<String> =
+        receiver.seen().into_iter().filter(|r| r.answered == 200).map(|r| r.event_type).collect();
+    assert_eq!(delivered, vec!["lead.assigned".to_string()]);
+
+    let range = format!("{letters_url}/replay?from=0&to={}", chrono::Utc::now().timestamp_millis());
+    let answer = http.post(&range).bearer_auth("admin-secret").send().await.unwrap();
+    assert_eq!(answer.json::<Value>().await.unwrap()["replayed"], 2);
+    receiver.until(Duration::from_secs(10), |r| r.delivered().len() == 3).await;
+    assert_eq!(receiver.delivered().len(), 3, "every event delivered once: {:?}", receiver.delivered());
+    assert!(list().await.is_empty(), "replayed letters are no longer dead");
     pipeline.shutdown().await;
 }

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod reps;
 pub mod sms_inbound;
 pub mod status;
+pub mod webhooks_admin;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,6 +32,17 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(state)
+}
+
+/// Whether the request carries `Authorization: Bearer <expected>` (compared in constant time).
+pub fn bearer_is(expected: &str, headers: &axum::http::HeaderMap) -> bool {
+    use subtle::ConstantTimeEq;
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 async fn metrics(State(state): State<HttpState>) -> String {

@@ -21,7 +21,6 @@ use serde_json::{json, Value};
 use speedlead_actors::routing_store::{RepState, RepStatus};
 use speedlead_actors::rules::Routing;
 use speedlead_actors::store::Store;
-use subtle::ConstantTimeEq;
 
 use crate::config::Settings;
 use crate::routing_reload::RoutingHandle;
@@ -120,12 +119,7 @@ impl IntoResponse for Refusal {
 /// rep can switch themselves away), then finds the rep's domain.
 fn authorized_domain(state: &RepsState, rep: &str, headers: &HeaderMap) -> Result<String, Refusal> {
     if let Some(expected) = &state.admin_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let admin = bool::from(given.as_bytes().ct_eq(expected.as_bytes()));
+        let admin = super::bearer_is(expected, headers);
         let own =
             || super::dashboard::authenticated_rep(&state.signer, headers).is_some_and(|who| who == rep);
         if !admin && !own() {

@@ -39,6 +39,11 @@ impl Delivery {
     pub fn id_of(subscription: &str, event_id: &str) -> String {
         format!("{subscription}:{event_id}")
     }
+
+    /// The delivery as a replay starts it: no attempts yet, due at `now_ms`.
+    pub fn fresh(&self, now_ms: i64) -> Delivery {
+        Delivery { attempts: 0, last_failure: None, created_ms: now_ms, ..self.clone() }
+    }
 }
 
 /// A delivery given up on, with why.
@@ -78,6 +83,11 @@ pub trait DeliveryQueue: Send + Sync + 'static {
         to_ms: i64,
         limit: usize,
     ) -> Result<Vec<DeadDelivery>, StoreError>;
+    /// The kept dead letter `id` of `subscription`.
+    async fn dead_letter(&self, subscription: &str, id: &str) -> Result<Option<DeadDelivery>, StoreError>;
+    /// Sends a dead letter again: it stops being one, and its delivery is due at `now_ms` with the
+    /// whole schedule ahead of it (attempts and last failure cleared).
+    async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<(), StoreError>;
     /// Records a failure of the endpoint; returns since when it has been failing (this failure's
     /// time if it had not been).
     async fn endpoint_failed(&self, subscription: &str, now_ms: i64) -> Result<i64, StoreError>;
@@ -179,6 +189,19 @@ impl DeliveryQueue for MemoryQueue {
         found.sort_by_key(|d| d.dead_ms);
         found.truncate(limit);
         Ok(found)
+    }
+
+    async fn dead_letter(&self, subscription: &str, id: &str) -> Result<Option<DeadDelivery>, StoreError> {
+        let s = self.0.lock().expect("queue lock");
+        Ok(s.dead.iter().find(|d| d.delivery.subscription == subscription && d.delivery.id == id).cloned())
+    }
+
+    async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<(), StoreError> {
+        let mut s = self.0.lock().expect("queue lock");
+        s.dead.retain(|d| d.delivery.id != dead.delivery.id);
+        s.jobs.insert(dead.delivery.id.clone(), Some(dead.delivery.fresh(now_ms)));
+        s.schedule(&dead.delivery.id, Some(now_ms));
+        Ok(())
     }
 
     async fn endpoint_failed(&self, subscription: &str, now_ms: i64) -> Result<i64, StoreError> {

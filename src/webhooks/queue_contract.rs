@@ -30,6 +30,7 @@ pub async fn run_all(queue: &dyn DeliveryQueue) {
     a_retried_job_keeps_its_state_and_is_due_at_its_time(queue, &sub).await;
     a_finished_job_is_gone_and_cannot_be_added_again(queue, &sub).await;
     dead_letters_are_listed_by_time_per_subscription(queue, &sub).await;
+    a_replayed_dead_letter_is_due_again_with_a_fresh_schedule(queue, &format!("{sub}-replay")).await;
     endpoint_failures_and_disabling(queue, &sub).await;
 }
 
@@ -95,6 +96,24 @@ async fn dead_letters_are_listed_by_time_per_subscription(queue: &dyn DeliveryQu
     );
     assert_eq!(queue.dead_letters(sub, 0, i64::MAX, 1).await.unwrap().len(), 1, "limited");
     assert!(due_of(queue, sub, i64::MAX / 2).await.is_empty(), "a buried job is not due");
+}
+
+async fn a_replayed_dead_letter_is_due_again_with_a_fresh_schedule(queue: &dyn DeliveryQueue, sub: &str) {
+    let mut job = delivery(sub, 6_000);
+    queue.enqueue(&job).await.unwrap();
+    job.attempts = 8;
+    job.last_failure = Some(Failure { status: Some(500), detail: "down".into(), retry_after_secs: None });
+    let dead = DeadDelivery { delivery: job.clone(), reason: "schedule_exhausted".into(), dead_ms: 7_000 };
+    queue.bury(&dead).await.unwrap();
+    assert_eq!(queue.dead_letter(sub, &job.id).await.unwrap(), Some(dead.clone()));
+    assert_eq!(queue.dead_letter("someone-else", &job.id).await.unwrap(), None, "per subscription");
+
+    queue.replay(&dead, 8_000).await.unwrap();
+    assert_eq!(queue.dead_letter(sub, &job.id).await.unwrap(), None, "no longer a dead letter");
+    assert!(queue.dead_letters(sub, 0, i64::MAX, 10).await.unwrap().is_empty());
+    let due = due_of(queue, sub, 8_000).await;
+    assert_eq!(due, vec![job.fresh(8_000)], "due now, no attempts, no failure");
+    queue.finish(&due[0]).await.unwrap();
 }
 
 async fn endpoint_failures_and_disabling(queue: &dyn DeliveryQueue, sub: &str) {

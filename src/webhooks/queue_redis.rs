@@ -50,12 +50,23 @@ if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD
 return 1
 ";
 
+/// KEYS[1] = dead index, KEYS[2] = dead letter, KEYS[3] = job, KEYS[4] = due; ARGV[1] = id,
+/// ARGV[2] = fresh job JSON, ARGV[3] = now ms, ARGV[4] = job ttl ms.
+const REPLAY: &str = r"
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+return 1
+";
+
 pub struct RedisQueue {
     connection: ConnectionManager,
     prefix: String,
     enqueue: Script,
     take_due: Script,
     update: Script,
+    replay: Script,
 }
 
 impl RedisQueue {
@@ -67,6 +78,7 @@ impl RedisQueue {
             enqueue: Script::new(ENQUEUE),
             take_due: Script::new(TAKE_DUE),
             update: Script::new(UPDATE),
+            replay: Script::new(REPLAY),
         })
     }
 
@@ -182,6 +194,31 @@ impl DeliveryQueue for RedisQueue {
             }
         }
         Ok(letters)
+    }
+
+    async fn dead_letter(&self, subscription: &str, id: &str) -> Result<Option<DeadDelivery>, StoreError> {
+        let raw: Option<String> =
+            self.connection.clone().get(self.key("dead-job", id)).await.map_err(unavailable)?;
+        let dead: Option<DeadDelivery> = raw.map(|r| from_json(&r)).transpose()?;
+        Ok(dead.filter(|d| d.delivery.subscription == subscription))
+    }
+
+    async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<(), StoreError> {
+        let id = &dead.delivery.id;
+        let _: i64 = self
+            .replay
+            .key(self.key("dead", &dead.delivery.subscription))
+            .key(self.key("dead-job", id))
+            .key(self.key("job", id))
+            .key(self.due())
+            .arg(id)
+            .arg(to_json(&dead.delivery.fresh(now_ms)))
+            .arg(now_ms)
+            .arg(ttl_ms(JOB_TTL))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn endpoint_failed(&self, subscription: &str, now_ms: i64) -> Result<i64, StoreError> {

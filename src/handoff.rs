@@ -106,7 +106,7 @@ mod tests {
 
     use speedlead_actors::stage::Stage;
     use speedlead_actors::store::MemoryStore;
-    use speedlead_topics::{event_type, Assignment, Envelope, LeadSummary};
+    use speedlead_topics::{event_type, Assignment, Envelope};
     use uuid::Uuid;
 
     use super::*;
@@ -186,19 +186,7 @@ mod tests {
     /// `lead.assigned`, to `leads.events`.
     fn assignment_batch() -> Vec<Outbound> {
         let lead_id = Uuid::new_v4();
-        let assignment = Assignment {
-            lead_id,
-            lead_key: "zoe@example.com".into(),
-            routing_domain: "na".into(),
-            rep_id: "ana".into(),
-            attempt: 1,
-            reason: "round_robin".into(),
-            pool: "all".into(),
-            sla_due_at: None,
-            ack_token: "t".into(),
-            audit: None,
-            lead: Some(LeadSummary { name: Some("Zoë".into()), ..Default::default() }),
-        };
+        let assignment = Assignment { lead_id, ..crate::dashboard::feed_event::tests::assignment("ana", 1) };
         let event =
             Envelope::new(event_type::ASSIGNED, lead_id, LeadEvent::Assigned(Box::new(assignment.clone())));
         let assignment = Envelope::new(event_type::ASSIGNED, lead_id, assignment);

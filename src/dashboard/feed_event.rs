@@ -80,12 +80,13 @@ pub async fn tell_rep(feed: &RepFeed, event: &Envelope<LeadEvent>) -> Result<(),
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use speedlead_topics::{Ack, Assignment, Escalation, Hops};
 
     use super::*;
 
-    fn assignment(rep: &str, attempt: u32) -> Assignment {
+    /// Zoë assigned to `rep` (attempt `attempt`) in domain `na`, as the router builds it.
+    pub(crate) fn assignment(rep: &str, attempt: u32) -> Assignment {
         Assignment {
             lead_id: Uuid::nil(),
             lead_key: "k".into(),

@@ -36,8 +36,9 @@ use crate::notify::stage::NotifyStage;
 use crate::notify::templates::Templates;
 use crate::routing_reload::RoutingHandle;
 use crate::webhooks::deliverer::WebhookDeliverer;
-use crate::webhooks::queue::{DeliveryQueue, MemoryQueue};
 use crate::webhooks::stage::WebhookStage;
+use crate::webhooks::store::WebhookStore;
+use crate::webhooks::subscriptions::SubscriptionBook;
 
 /// Replaces a stage with a decorated one (tests use it to inject faults into real stages).
 pub type StageWrapper = Box<dyn Fn(Arc<dyn Stage>) -> Arc<dyn Stage> + Send + Sync>;
@@ -144,17 +145,21 @@ async fn rep_side(
 
 /// Outbound webhooks' moving parts, for the stage list and the admin API.
 struct Webhooks {
-    queue: Arc<dyn DeliveryQueue>,
+    store: Arc<dyn WebhookStore>,
+    book: Arc<SubscriptionBook>,
     deliverer: Arc<WebhookDeliverer>,
     stage: Arc<dyn Stage>,
 }
 
-/// The webhooks stage and the deliverer it wakes, on the configured queue.
+/// The webhooks stage, the deliverer it wakes and the subscriptions, on the configured store.
 async fn webhooks(settings: &Settings) -> Result<Webhooks, Error> {
-    let queue = crate::webhooks::connect_queue(&settings.redis).await?;
-    let deliverer = WebhookDeliverer::new(&settings.webhooks, queue.clone())?;
-    let stage = WebhookStage::new(settings.webhooks.subscriptions.clone(), queue.clone(), deliverer.clone());
-    Ok(Webhooks { queue, deliverer, stage: Arc::new(stage) })
+    let store = crate::webhooks::connect_store(&settings.redis).await?;
+    let configured = settings.webhooks.subscriptions.clone();
+    let book =
+        SubscriptionBook::load(configured, store.clone(), settings.webhooks.allow_private_networks).await?;
+    let deliverer = WebhookDeliverer::new(&settings.webhooks, store.clone(), book.clone())?;
+    let stage = Arc::new(WebhookStage::new(book.clone(), store.clone(), deliverer.clone()));
+    Ok(Webhooks { store, book, deliverer, stage })
 }
 
 /// A running pipeline.
@@ -168,7 +173,7 @@ pub struct Pipeline {
     timers: Arc<EscalationTimers>,
     feed: Arc<RepFeed>,
     enricher: Option<Arc<HttpEnricher>>,
-    webhooks: Option<Webhooks>,
+    webhooks: Webhooks,
     /// Dropping it stops the rules-file watcher; sending `true` too.
     stop_background: tokio::sync::watch::Sender<bool>,
     background: Vec<JoinHandle<()>>,
@@ -228,12 +233,13 @@ impl Pipeline {
             (wrap(Arc::new(learner), &wrappers.learner), Topic::Outcomes),
             (notify, Topic::Assignments),
         ];
-        let mut outbound = None;
-        if !settings.webhooks.subscriptions.is_empty() {
-            let parts = webhooks(settings).await?;
-            background.push(parts.deliverer.start(stop_background.subscribe()));
-            stages.push((parts.stage.clone(), Topic::Events));
-            outbound = Some(parts);
+        let outbound = webhooks(settings).await?;
+        // Subscriptions come from the config file or the admin API, which needs the admin token:
+        // with neither, no event can go out and the stage would only load the broker.
+        if !settings.webhooks.subscriptions.is_empty() || settings.http.admin_token.is_some() {
+            background.push(outbound.deliverer.start(stop_background.subscribe()));
+            background.push(outbound.book.keep_fresh(stop_background.subscribe()));
+            stages.push((outbound.stage.clone(), Topic::Events));
         }
 
         let (failures, consumer_failures) = tokio::sync::mpsc::unbounded_channel();
@@ -303,18 +309,13 @@ impl Pipeline {
         self.enricher.clone()
     }
 
-    /// The webhooks admin API's state: the subscriptions, their queue and deliverer (an empty
-    /// in-memory queue when no subscription is configured, so the API answers all the same).
+    /// The webhooks admin API's state.
     pub fn webhooks_admin(&self, settings: &Settings) -> Arc<WebhooksAdmin> {
-        let (queue, deliverer): (Arc<dyn DeliveryQueue>, _) = match &self.webhooks {
-            Some(w) => (w.queue.clone(), Some(w.deliverer.clone())),
-            None => (Arc::new(MemoryQueue::default()), None),
-        };
         Arc::new(WebhooksAdmin {
             admin_token: settings.http.admin_token.clone().filter(|t| !t.is_empty()),
-            subscriptions: settings.webhooks.subscriptions.clone(),
-            queue,
-            deliverer,
+            subscriptions: self.webhooks.book.clone(),
+            store: self.webhooks.store.clone(),
+            deliverer: self.webhooks.deliverer.clone(),
         })
     }
 

@@ -8,7 +8,9 @@
 //! - a receiver answering 410 is disabled after one attempt and later events become dead letters;
 //! - a name resolving to loopback is refused at connect time without the explicit allowance;
 //! - dead letters are listed (with the request and the last answer) and replayed, one or by time
-//!   range, through the admin API, which wants the bearer token.
+//!   range, through the admin API, which wants the bearer token;
+//! - a subscription made through the admin API gets the event types it asked for, and none once
+//!   removed.
 #![cfg(feature = "integration")]
 
 mod common;
@@ -31,9 +33,9 @@ use speedlead::kafka::client;
 use speedlead::kafka::publisher::KafkaPublisher;
 use speedlead::notify::channels::Secret;
 use speedlead::providers::signature::verify_standard_webhooks;
-use speedlead::webhooks::queue::DeliveryQueue;
-use speedlead::webhooks::queue_redis::RedisQueue;
 use speedlead::webhooks::settings::Subscription;
+use speedlead::webhooks::store::WebhookStore;
+use speedlead::webhooks::store_redis::RedisWebhookStore;
 use speedlead_actors::ports::{Outbound, Publisher};
 use speedlead_topics::Topic;
 use uuid::Uuid;
@@ -225,7 +227,7 @@ async fn a_receiver_that_answers_410_is_disabled_and_later_events_are_dead_lette
     let (gone, gone_url) = Receiver::start(vec![(StatusCode::GONE, None); 10]).await;
     let settings = webhook_settings(vec![subscription("gone", &gone_url, &[])]);
     let (pipeline, _first) = pipeline_with_one_lead(&settings, "Gone Gerda").await;
-    let queue = RedisQueue::connect(&settings.redis.url, &settings.redis.namespace).await.unwrap();
+    let queue = RedisWebhookStore::connect(&settings.redis.url, &settings.redis.namespace).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while queue.disabled("gone").await.unwrap().is_none() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -267,7 +269,7 @@ async fn a_name_that_resolves_to_loopback_is_refused_unless_allowed() {
     settings.webhooks.allow_private_networks = false;
     settings.webhooks.retry_schedule_secs = vec![0.2];
     let (pipeline, _lead) = pipeline_with_one_lead(&settings, "Guarded Greta").await;
-    let queue = RedisQueue::connect(&settings.redis.url, &settings.redis.namespace).await.unwrap();
+    let queue = RedisWebhookStore::connect(&settings.redis.url, &settings.redis.namespace).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut letters = Vec::new();
     while letters.is_empty() && tokio::time::Instant::now() < deadline {
@@ -336,5 +338,51 @@ async fn dead_letters_are_listed_and_replayed_through_the_admin_api() {
     receiver.until(Duration::from_secs(10), |r| r.delivered().len() == 3).await;
     assert_eq!(receiver.delivered().len(), 3, "every event delivered once: {:?}", receiver.delivered());
     assert!(list().await.is_empty(), "replayed letters are no longer dead");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_made_through_the_admin_api_gets_events_until_it_is_removed() {
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let mut settings = webhook_settings(vec![]);
+    settings.http.admin_token = Some("admin-secret".into());
+    create_test_topics(&settings).await;
+    let pipeline = start_pipeline(&settings, Default::default()).await;
+    pipeline.wait_ready(Duration::from_secs(60)).await.unwrap();
+    let admin =
+        serve_loopback(speedlead::http::webhooks_admin::routes(pipeline.webhooks_admin(&settings))).await;
+    let http = reqwest::Client::new();
+    let hooks = format!("{admin}/v1/admin/webhooks");
+    let subscribe = |body: Value| http.post(&hooks).bearer_auth("admin-secret").json(&body).send();
+
+    let made = subscribe(serde_json::json!({
+        "id": "crm", "url": url, "events": ["lead.assigned"], "secrets": [OLD_SECRET],
+    }))
+    .await
+    .unwrap();
+    assert_eq!(made.status(), 201);
+    let taken = subscribe(serde_json::json!({ "id": "crm", "url": url })).await.unwrap();
+    assert_eq!(taken.status(), 409);
+    let odd = subscribe(serde_json::json!({ "url": url, "events": ["lead.exploded"] })).await.unwrap();
+    assert_eq!(odd.status(), 400);
+    assert_eq!(odd.json::<Value>().await.unwrap()["field"], "events");
+    let listed: Value =
+        http.get(&hooks).bearer_auth("admin-secret").send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["subscriptions"][0]["source"], "api");
+
+    let mut leads = LeadPublisher::new(&settings);
+    leads.send(german_lead_named(&format!("wh-{}", Uuid::new_v4().simple()), "e-1", "Subscribed Sara")).await;
+    let lead = leads.sent[0].lead_id;
+    receiver.until(Duration::from_secs(30), |r| !r.delivered().is_empty()).await;
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1, "only the type it asked for: {seen:#?}");
+    assert_eq!((seen[0].event_type.as_str(), seen[0].signed_by.0), ("lead.assigned", true));
+    assert_eq!(seen[0].body["data"]["lead_id"], lead.to_string());
+
+    let removed = http.delete(format!("{hooks}/crm")).bearer_auth("admin-secret").send().await.unwrap();
+    assert_eq!(removed.status(), 204);
+    leads.send(german_lead_named(&format!("wh-{}", Uuid::new_v4().simple()), "e-2", "Unheard Una")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.seen().len(), 1, "nothing after unsubscribing");
     pipeline.shutdown().await;
 }

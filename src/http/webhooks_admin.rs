@@ -1,7 +1,11 @@
 //! The webhooks admin API, behind `Authorization: Bearer <http.admin_token>` (refused outright when
 //! no token is configured: this API can resend data to anyone subscribed):
 //!
-//! - `GET  /v1/admin/webhooks`: the subscriptions, each with `disabled` (why) or null;
+//! - `GET  /v1/admin/webhooks`: the subscriptions (`source`: `config` or `api`), each with
+//!   `disabled` (why) or null;
+//! - `POST /v1/admin/webhooks` `{id?, url, events?, secrets?}`: subscribes (201; a secret is made
+//!   up and shown once when none is given; 400 naming the field; 409 for a taken id);
+//! - `DELETE /v1/admin/webhooks/{id}`: unsubscribes one made through this API;
 //! - `POST /v1/admin/webhooks/{id}/enable`: enables a disabled endpoint and forgets its failures;
 //! - `GET  /v1/admin/webhooks/{id}/dead-letters?from=&to=&limit=`: dead letters, oldest first;
 //! - `POST /v1/admin/webhooks/{id}/dead-letters/{delivery}/replay`: sends one again;
@@ -21,24 +25,27 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::notify::channels::Secret;
 use crate::webhooks::deliverer::WebhookDeliverer;
-use crate::webhooks::queue::{DeadDelivery, DeliveryQueue};
 use crate::webhooks::settings::Subscription;
+use crate::webhooks::store::{DeadDelivery, WebhookStore};
+use crate::webhooks::subscriptions::{Refused, SubscriptionBook};
 
 /// Most dead letters one call lists or replays.
 const MAX_BATCH: usize = 1_000;
 
 pub struct WebhooksAdmin {
     pub admin_token: Option<String>,
-    pub subscriptions: Vec<Subscription>,
-    pub queue: Arc<dyn DeliveryQueue>,
+    pub subscriptions: Arc<SubscriptionBook>,
+    pub store: Arc<dyn WebhookStore>,
     /// Woken after a replay so the deliverer does not wait for its next poll.
-    pub deliverer: Option<Arc<WebhookDeliverer>>,
+    pub deliverer: Arc<WebhookDeliverer>,
 }
 
 pub fn routes(state: Arc<WebhooksAdmin>) -> Router {
     Router::new()
-        .route("/v1/admin/webhooks", get(list))
+        .route("/v1/admin/webhooks", get(list).post(subscribe))
+        .route("/v1/admin/webhooks/{id}", axum::routing::delete(unsubscribe))
         .route("/v1/admin/webhooks/{id}/enable", post(enable))
         .route("/v1/admin/webhooks/{id}/dead-letters", get(dead_letters))
         .route("/v1/admin/webhooks/{id}/dead-letters/replay", post(replay_range))
@@ -83,28 +90,95 @@ impl WebhooksAdmin {
         }
     }
 
-    fn subscription(&self, id: &str) -> Result<&Subscription, Problem> {
+    fn subscription(&self, id: &str) -> Result<Subscription, Problem> {
         self.subscriptions
-            .iter()
-            .find(|s| s.id == id)
+            .get(id)
             .ok_or_else(|| Problem(StatusCode::NOT_FOUND, format!("no subscription '{id}'"), "id"))
     }
 
     fn wake(&self) {
-        if let Some(deliverer) = &self.deliverer {
-            deliverer.wake();
-        }
+        self.deliverer.wake();
     }
 }
 
 async fn list(State(admin): State<Arc<WebhooksAdmin>>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
     admin.authorize(&headers)?;
-    let mut out = Vec::with_capacity(admin.subscriptions.len());
-    for s in &admin.subscriptions {
-        let disabled = admin.queue.disabled(&s.id).await?;
-        out.push(json!({ "id": s.id, "url": s.url, "events": s.events, "disabled": disabled }));
+    let current = admin.subscriptions.current();
+    let mut out = Vec::with_capacity(current.len());
+    for s in current.iter() {
+        let disabled = admin.store.disabled(&s.id).await?;
+        let source = if admin.subscriptions.is_configured(&s.id) { "config" } else { "api" };
+        out.push(
+            json!({ "id": s.id, "url": s.url, "events": s.events, "source": source, "disabled": disabled }),
+        );
     }
     Ok(Json(json!({ "subscriptions": out })))
+}
+
+/// The body of `POST /v1/admin/webhooks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSubscription {
+    #[serde(default)]
+    id: String,
+    url: String,
+    #[serde(default)]
+    events: Vec<String>,
+    #[serde(default)]
+    secrets: Vec<String>,
+}
+
+async fn subscribe(
+    State(admin): State<Arc<WebhooksAdmin>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    admin.authorize(&headers)?;
+    let asked: NewSubscription = serde_json::from_slice(&body).map_err(|e| {
+        // serde names the field for a missing or unknown one; the body is what is wrong otherwise.
+        let field = ["url", "id", "events", "secrets"]
+            .into_iter()
+            .find(|f| e.to_string().contains(f))
+            .unwrap_or("body");
+        Problem(StatusCode::BAD_REQUEST, e.to_string(), field)
+    })?;
+    let subscription = Subscription {
+        id: asked.id,
+        url: asked.url,
+        events: asked.events,
+        secrets: asked.secrets.into_iter().map(Secret::new).collect(),
+    };
+    let stored = admin.subscriptions.add(subscription).await.map_err(|refused| match refused {
+        Refused::Invalid(field, problem) => Problem(StatusCode::BAD_REQUEST, problem, field_name(&field)),
+        Refused::Taken(id) => Problem(StatusCode::CONFLICT, format!("subscription '{id}' exists"), "id"),
+        Refused::Store(e) => e.into(),
+    })?;
+    tracing::info!(subscription = %stored.id, "webhook subscription added");
+    let secrets: Vec<&str> = stored.secrets.iter().map(Secret::expose).collect();
+    let body = json!({ "id": stored.id, "url": stored.url, "events": stored.events, "secrets": secrets });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// The static name of a subscription field, for the `{error, field}` body.
+fn field_name(field: &str) -> &'static str {
+    ["id", "url", "events", "secrets"].into_iter().find(|f| field.starts_with(f)).unwrap_or("body")
+}
+
+async fn unsubscribe(
+    State(admin): State<Arc<WebhooksAdmin>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
+    admin.authorize(&headers)?;
+    if admin.subscriptions.is_configured(&id) {
+        let why = format!("subscription '{id}' is in the config file; remove it there");
+        return Err(Problem(StatusCode::CONFLICT, why, "id"));
+    }
+    if !admin.subscriptions.remove(&id).await? {
+        return Err(Problem(StatusCode::NOT_FOUND, format!("no subscription '{id}'"), "id"));
+    }
+    tracing::info!(subscription = %id, "webhook subscription removed");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn enable(
@@ -114,7 +188,7 @@ async fn enable(
 ) -> Result<StatusCode, Problem> {
     admin.authorize(&headers)?;
     admin.subscription(&id)?;
-    admin.queue.set_disabled(&id, None).await?;
+    admin.store.set_disabled(&id, None).await?;
     tracing::info!(subscription = %id, "webhook endpoint enabled");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -173,7 +247,7 @@ async fn dead_letters(
     admin.authorize(&headers)?;
     admin.subscription(&id)?;
     let (from, to, limit) = range.bounds()?;
-    let letters = admin.queue.dead_letters(&id, from, to, limit).await?;
+    let letters = admin.store.dead_letters(&id, from, to, limit).await?;
     Ok(Json(json!({ "dead_letters": letters.iter().map(view).collect::<Vec<_>>() })))
 }
 
@@ -185,10 +259,10 @@ async fn replay_one(
     admin.authorize(&headers)?;
     admin.subscription(&id)?;
     let dead =
-        admin.queue.dead_letter(&id, &delivery).await?.ok_or_else(|| {
+        admin.store.dead_letter(&id, &delivery).await?.ok_or_else(|| {
             Problem(StatusCode::NOT_FOUND, format!("no dead letter '{delivery}'"), "delivery")
         })?;
-    admin.queue.replay(&dead, Utc::now().timestamp_millis()).await?;
+    admin.store.replay(&dead, Utc::now().timestamp_millis()).await?;
     admin.wake();
     metrics::counter!("speedlead_webhook_replays_total").increment(1);
     Ok((StatusCode::ACCEPTED, Json(json!({ "replayed": 1 }))))
@@ -203,10 +277,10 @@ async fn replay_range(
     admin.authorize(&headers)?;
     admin.subscription(&id)?;
     let (from, to, _) = range.bounds()?;
-    let letters = admin.queue.dead_letters(&id, from, to, MAX_BATCH).await?;
+    let letters = admin.store.dead_letters(&id, from, to, MAX_BATCH).await?;
     let now = Utc::now().timestamp_millis();
     for dead in &letters {
-        admin.queue.replay(dead, now).await?;
+        admin.store.replay(dead, now).await?;
     }
     admin.wake();
     metrics::counter!("speedlead_webhook_replays_total").increment(letters.len() as u64);

@@ -14,8 +14,8 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 
 use super::guard::{check_url, GuardedResolver};
-use super::queue::Delivery;
 use super::settings::Subscription;
+use super::store::Delivery;
 use crate::error::Error;
 use crate::notify::channels::http;
 use crate::notify::channels::webhook::signature_header;

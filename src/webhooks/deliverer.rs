@@ -1,10 +1,9 @@
-//! The deliverer: takes due jobs from the [`DeliveryQueue`], attempts each (a bounded number at
+//! The deliverer: takes due jobs from the [`WebhookStore`], attempts each (a bounded number at
 //! once), and records the outcome: delivered, retried on the schedule, or dead-lettered.
 //!
 //! It wakes when the stage enqueued something and otherwise polls, because jobs come due on their
 //! own (a retry five minutes out) and may have been enqueued by another instance.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,17 +12,18 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::attempt::{attempt, Attempted};
-use super::queue::{DeadDelivery, Delivery, DeliveryQueue};
 use super::schedule::{after_failure, should_disable, Next};
-use super::settings::{Subscription, WebhooksSettings};
+use super::settings::WebhooksSettings;
+use super::store::{DeadDelivery, Delivery, WebhookStore};
+use super::subscriptions::SubscriptionBook;
 
 /// How often due jobs are looked for when nothing woke the deliverer.
 const POLL: Duration = Duration::from_millis(250);
 
 pub struct WebhookDeliverer {
     settings: WebhooksSettings,
-    subscriptions: HashMap<String, Subscription>,
-    queue: Arc<dyn DeliveryQueue>,
+    subscriptions: Arc<SubscriptionBook>,
+    store: Arc<dyn WebhookStore>,
     client: reqwest::Client,
     wake: Notify,
 }
@@ -31,16 +31,17 @@ pub struct WebhookDeliverer {
 impl WebhookDeliverer {
     pub fn new(
         settings: &WebhooksSettings,
-        queue: Arc<dyn DeliveryQueue>,
+        store: Arc<dyn WebhookStore>,
+        subscriptions: Arc<SubscriptionBook>,
     ) -> Result<Arc<Self>, crate::Error> {
         let client = super::attempt::client(
             Duration::from_millis(settings.timeout_ms),
             settings.allow_private_networks,
         )?;
         Ok(Arc::new(WebhookDeliverer {
-            subscriptions: settings.subscriptions.iter().map(|s| (s.id.clone(), s.clone())).collect(),
+            subscriptions,
             settings: settings.clone(),
-            queue,
+            store,
             client,
             wake: Notify::new(),
         }))
@@ -63,7 +64,7 @@ impl WebhookDeliverer {
                 let free = slots.available_permits();
                 let taken = match free {
                     0 => Vec::new(),
-                    _ => me.queue.take_due(Utc::now().timestamp_millis(), lease, free).await.unwrap_or_else(
+                    _ => me.store.take_due(Utc::now().timestamp_millis(), lease, free).await.unwrap_or_else(
                         |e| {
                             tracing::warn!(error = %e, "webhook queue unavailable; retrying");
                             Vec::new()
@@ -104,18 +105,18 @@ impl WebhookDeliverer {
         let Some(subscription) = self.subscriptions.get(&job.subscription) else {
             return self.bury(job, "subscription_removed").await;
         };
-        if self.queue.disabled(&subscription.id).await?.is_some() {
+        if self.store.disabled(&subscription.id).await?.is_some() {
             return self.bury(job, "endpoint_disabled").await;
         }
         job.attempts += 1;
         let started = std::time::Instant::now();
-        let outcome = attempt(&self.client, subscription, job, self.settings.allow_private_networks).await;
+        let outcome = attempt(&self.client, &subscription, job, self.settings.allow_private_networks).await;
         metrics::histogram!("speedlead_webhook_attempt_seconds").record(started.elapsed().as_secs_f64());
         match outcome {
             Attempted::Delivered { .. } => {
                 count("delivered");
-                self.queue.finish(job).await?;
-                self.queue.endpoint_ok(&subscription.id).await
+                self.store.finish(job).await?;
+                self.store.endpoint_ok(&subscription.id).await
             }
             Attempted::Gone => {
                 count("gone");
@@ -127,7 +128,7 @@ impl WebhookDeliverer {
                 let now = Utc::now().timestamp_millis();
                 let retry_after = failure.retry_after_secs.map(Duration::from_secs);
                 job.last_failure = Some(failure);
-                let since = self.queue.endpoint_failed(&subscription.id, now).await?;
+                let since = self.store.endpoint_failed(&subscription.id, now).await?;
                 let window = Duration::from_secs(self.settings.disable_after_secs);
                 if should_disable(since, now, window) {
                     let reason = format!("failing for {} s", (now - since) / 1000);
@@ -135,7 +136,7 @@ impl WebhookDeliverer {
                     return self.bury(job, "endpoint_disabled").await;
                 }
                 match after_failure(&self.settings.retry_schedule_secs, job.attempts, retry_after) {
-                    Next::RetryIn(wait) => self.queue.retry(job, now + wait.as_millis() as i64).await,
+                    Next::RetryIn(wait) => self.store.retry(job, now + wait.as_millis() as i64).await,
                     Next::GiveUp => self.bury(job, "schedule_exhausted").await,
                 }
             }
@@ -151,7 +152,7 @@ impl WebhookDeliverer {
             reason: reason.to_string(),
             dead_ms: Utc::now().timestamp_millis(),
         };
-        self.queue.bury(&dead).await
+        self.store.bury(&dead).await
     }
 
     /// The operational event of an endpoint switched off: an error log line SREs alert on and a
@@ -163,7 +164,7 @@ impl WebhookDeliverer {
     ) -> Result<(), speedlead_actors::store::StoreError> {
         metrics::counter!("speedlead_webhook_endpoints_disabled_total").increment(1);
         tracing::error!(subscription, reason, "webhook endpoint disabled");
-        self.queue.set_disabled(subscription, Some(reason)).await
+        self.store.set_disabled(subscription, Some(reason)).await
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`guard`]: refuses loopback, private and link-local destinations;
 //! - [`attempt`]: one signed POST and what its answer means;
 //! - [`schedule`]: when the next attempt is due, when an endpoint is switched off;
-//! - [`queue`] (+ `queue_redis`, and the contract both pass): the durable jobs and dead letters;
+//! - [`store`] (+ `store_redis`, and the contract both pass): durable jobs, dead letters, endpoint state;
+//! - [`subscriptions`]: the config file's subscriptions and the admin API's, re-read from the store;
 //! - [`stage`]: the `webhooks` stage on `leads.events`, which enqueues;
 //! - [`deliverer`]: takes due jobs and attempts them.
 
@@ -14,24 +15,25 @@ pub mod attempt;
 pub mod deliverer;
 pub mod event;
 pub mod guard;
-pub mod queue;
-#[cfg(any(test, feature = "integration"))]
-pub mod queue_contract;
-pub mod queue_redis;
 pub mod schedule;
 pub mod settings;
 pub mod stage;
+pub mod store;
+#[cfg(any(test, feature = "integration"))]
+pub mod store_contract;
+pub mod store_redis;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
 use crate::config::RedisSettings;
 use crate::error::Error;
-use queue::{DeliveryQueue, MemoryQueue};
+use store::{MemoryWebhookStore, WebhookStore};
 
-/// The configured queue: Redis when a URL is set, else in memory (embedded default).
-pub async fn connect_queue(redis: &RedisSettings) -> Result<Arc<dyn DeliveryQueue>, Error> {
+/// The configured store: Redis when a URL is set, else in memory (embedded default).
+pub async fn connect_store(redis: &RedisSettings) -> Result<Arc<dyn WebhookStore>, Error> {
     if redis.url.trim().is_empty() {
-        return Ok(Arc::new(MemoryQueue::default()));
+        return Ok(Arc::new(MemoryWebhookStore::default()));
     }
-    Ok(Arc::new(queue_redis::RedisQueue::connect(&redis.url, &redis.namespace).await?))
+    Ok(Arc::new(store_redis::RedisWebhookStore::connect(&redis.url, &redis.namespace).await?))
 }

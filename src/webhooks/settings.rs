@@ -62,6 +62,32 @@ impl Subscription {
     pub fn wants(&self, event_type: &str) -> bool {
         self.events.is_empty() || self.events.iter().any(|e| e == event_type)
     }
+
+    /// What is wrong with it, as (field, problem) pairs; empty when nothing is.
+    pub fn problems(&self, allow_private: bool) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if self.id.trim().is_empty() {
+            problems.push(("id".to_string(), "missing".to_string()));
+        }
+        if let Err(e) = super::guard::check_url(&self.url, allow_private) {
+            problems.push(("url".into(), e));
+        }
+        if self.secrets.is_empty() {
+            problems.push(("secrets".into(), "at least one whsec_<base64> secret".into()));
+        }
+        for (j, secret) in self.secrets.iter().enumerate() {
+            if standard_webhooks_key(secret.expose()).is_none_or(|k| k.is_empty()) {
+                problems.push((format!("secrets[{j}]"), "not a whsec_<base64> secret".into()));
+            }
+        }
+        for event in &self.events {
+            if !super::event::TYPES.contains(&event.as_str()) {
+                let problem = format!("unknown type {event} (one of {:?})", super::event::TYPES);
+                problems.push(("events".into(), problem));
+            }
+        }
+        problems
+    }
 }
 
 impl WebhooksSettings {
@@ -71,27 +97,11 @@ impl WebhooksSettings {
         let mut ids = std::collections::BTreeSet::new();
         for (i, s) in self.subscriptions.iter().enumerate() {
             let key = format!("webhooks.subscriptions[{i}]");
-            if s.id.trim().is_empty() || !ids.insert(s.id.as_str()) {
-                problems.push(format!("{key}.id: missing or not unique"));
+            if !ids.insert(s.id.as_str()) {
+                problems.push(format!("{key}.id: not unique"));
             }
-            if let Err(e) = super::guard::check_url(&s.url, self.allow_private_networks) {
-                problems.push(format!("{key}.url: {e}"));
-            }
-            if s.secrets.is_empty() {
-                problems.push(format!("{key}.secrets: at least one whsec_<base64> secret"));
-            }
-            for (j, secret) in s.secrets.iter().enumerate() {
-                if standard_webhooks_key(secret.expose()).is_none_or(|k| k.is_empty()) {
-                    problems.push(format!("{key}.secrets[{j}]: not a whsec_<base64> secret"));
-                }
-            }
-            for event in &s.events {
-                if !super::event::TYPES.contains(&event.as_str()) {
-                    problems.push(format!(
-                        "{key}.events: unknown type {event} (one of {:?})",
-                        super::event::TYPES
-                    ));
-                }
+            for (field, problem) in s.problems(self.allow_private_networks) {
+                problems.push(format!("{key}.{field}: {problem}"));
             }
         }
         if self.retry_schedule_secs.iter().any(|s| !s.is_finite() || *s < 0.0) {

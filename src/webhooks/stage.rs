@@ -13,22 +13,22 @@ use speedlead_topics::LeadEvent;
 
 use super::deliverer::WebhookDeliverer;
 use super::event::outbound;
-use super::queue::{Delivery, DeliveryQueue};
-use super::settings::Subscription;
+use super::store::{Delivery, WebhookStore};
+use super::subscriptions::SubscriptionBook;
 
 pub struct WebhookStage {
-    subscriptions: Vec<Subscription>,
-    queue: Arc<dyn DeliveryQueue>,
+    subscriptions: Arc<SubscriptionBook>,
+    store: Arc<dyn WebhookStore>,
     deliverer: Arc<WebhookDeliverer>,
 }
 
 impl WebhookStage {
     pub fn new(
-        subscriptions: Vec<Subscription>,
-        queue: Arc<dyn DeliveryQueue>,
+        subscriptions: Arc<SubscriptionBook>,
+        store: Arc<dyn WebhookStore>,
         deliverer: Arc<WebhookDeliverer>,
     ) -> Self {
-        WebhookStage { subscriptions, queue, deliverer }
+        WebhookStage { subscriptions, store, deliverer }
     }
 }
 
@@ -45,7 +45,7 @@ impl Stage for WebhookStage {
         };
         let now = Utc::now().timestamp_millis();
         let mut added = false;
-        for subscription in self.subscriptions.iter().filter(|s| s.wants(out.event_type)) {
+        for subscription in self.subscriptions.current().iter().filter(|s| s.wants(out.event_type)) {
             let delivery = Delivery {
                 id: Delivery::id_of(&subscription.id, &out.id),
                 subscription: subscription.id.clone(),
@@ -58,7 +58,7 @@ impl Stage for WebhookStage {
                 last_failure: None,
             };
             // False for a redelivered event: its job exists (or was delivered) already.
-            if self.queue.enqueue(&delivery).await? {
+            if self.store.enqueue(&delivery).await? {
                 metrics::counter!("speedlead_webhook_enqueued_total", "type" => out.event_type).increment(1);
                 added = true;
             }

@@ -1,10 +1,11 @@
-//! Durable delivery jobs: one per (subscription, event), due at a time, leased while an attempt
-//! runs, retried on the schedule, kept as a dead letter when the schedule is used up.
+//! The webhooks' durable state: delivery jobs, one per (subscription, event), due at a time,
+//! leased while an attempt runs, retried on the schedule, kept as a dead letter when the schedule
+//! is used up; each endpoint's failing-since and disabled state; the admin API's subscriptions.
 //!
 //! Durable because the schedule spans a day and a half: a process that restarts, or another
 //! instance, picks the job up where it was. A lease (rather than a pop) means a process that dies
 //! mid-attempt loses nothing: the job comes due again when the lease runs out. Redis in production
-//! (`queue_redis.rs`); memory on the embedded default.
+//! (`store_redis.rs`); memory on the embedded default.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -16,6 +17,7 @@ use speedlead_actors::store::StoreError;
 use uuid::Uuid;
 
 use super::attempt::Failure;
+use super::settings::Subscription;
 
 /// One event on its way to one subscription.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +64,7 @@ pub const JOB_TTL: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 pub const DEAD_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 #[async_trait]
-pub trait DeliveryQueue: Send + Sync + 'static {
+pub trait WebhookStore: Send + Sync + 'static {
     /// Adds the job, due at once, unless one with its id exists (or finished within [`JOB_TTL`]).
     /// Returns whether it was added.
     async fn enqueue(&self, delivery: &Delivery) -> Result<bool, StoreError>;
@@ -88,6 +90,13 @@ pub trait DeliveryQueue: Send + Sync + 'static {
     /// Sends a dead letter again: it stops being one, and its delivery is due at `now_ms` with the
     /// whole schedule ahead of it (attempts and last failure cleared).
     async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<(), StoreError>;
+    /// Adds a subscription made through the admin API unless one with its id is stored.
+    /// Returns whether it was added.
+    async fn add_subscription(&self, subscription: &Subscription) -> Result<bool, StoreError>;
+    /// Removes a stored subscription; returns whether there was one.
+    async fn remove_subscription(&self, id: &str) -> Result<bool, StoreError>;
+    /// Every stored subscription.
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
     /// Records a failure of the endpoint; returns since when it has been failing (this failure's
     /// time if it had not been).
     async fn endpoint_failed(&self, subscription: &str, now_ms: i64) -> Result<i64, StoreError>;
@@ -99,9 +108,9 @@ pub trait DeliveryQueue: Send + Sync + 'static {
     async fn disabled(&self, subscription: &str) -> Result<Option<String>, StoreError>;
 }
 
-/// [`DeliveryQueue`] in memory, for the embedded default (and the deliverer's unit tests).
+/// [`WebhookStore`] in memory, for the embedded default (and the deliverer's unit tests).
 #[derive(Default)]
-pub struct MemoryQueue(Mutex<MemoryState>);
+pub struct MemoryWebhookStore(Mutex<MemoryState>);
 
 #[derive(Default)]
 struct MemoryState {
@@ -111,6 +120,7 @@ struct MemoryState {
     due_of: HashMap<String, i64>,
     dead: Vec<DeadDelivery>,
     failing_since: HashMap<String, i64>,
+    subscriptions: std::collections::BTreeMap<String, Subscription>,
     disabled: HashMap<String, String>,
 }
 
@@ -127,9 +137,9 @@ impl MemoryState {
 }
 
 #[async_trait]
-impl DeliveryQueue for MemoryQueue {
+impl WebhookStore for MemoryWebhookStore {
     async fn enqueue(&self, delivery: &Delivery) -> Result<bool, StoreError> {
-        let mut s = self.0.lock().expect("queue lock");
+        let mut s = self.0.lock().expect("webhook store lock");
         if s.jobs.contains_key(&delivery.id) {
             return Ok(false);
         }
@@ -139,7 +149,7 @@ impl DeliveryQueue for MemoryQueue {
     }
 
     async fn take_due(&self, now_ms: i64, lease: Duration, max: usize) -> Result<Vec<Delivery>, StoreError> {
-        let mut s = self.0.lock().expect("queue lock");
+        let mut s = self.0.lock().expect("webhook store lock");
         let due: Vec<String> =
             s.due.iter().take_while(|(at, _)| *at <= now_ms).take(max).map(|(_, id)| id.clone()).collect();
         let mut taken = Vec::with_capacity(due.len());
@@ -153,14 +163,14 @@ impl DeliveryQueue for MemoryQueue {
     }
 
     async fn retry(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError> {
-        let mut s = self.0.lock().expect("queue lock");
+        let mut s = self.0.lock().expect("webhook store lock");
         s.jobs.insert(delivery.id.clone(), Some(delivery.clone()));
         s.schedule(&delivery.id, Some(due_ms));
         Ok(())
     }
 
     async fn finish(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        let mut s = self.0.lock().expect("queue lock");
+        let mut s = self.0.lock().expect("webhook store lock");
         s.jobs.insert(delivery.id.clone(), None);
         s.schedule(&delivery.id, None);
         Ok(())
@@ -168,7 +178,7 @@ impl DeliveryQueue for MemoryQueue {
 
     async fn bury(&self, dead: &DeadDelivery) -> Result<(), StoreError> {
         self.finish(&dead.delivery).await?;
-        self.0.lock().expect("queue lock").dead.push(dead.clone());
+        self.0.lock().expect("webhook store lock").dead.push(dead.clone());
         Ok(())
     }
 
@@ -179,7 +189,7 @@ impl DeliveryQueue for MemoryQueue {
         to_ms: i64,
         limit: usize,
     ) -> Result<Vec<DeadDelivery>, StoreError> {
-        let s = self.0.lock().expect("queue lock");
+        let s = self.0.lock().expect("webhook store lock");
         let mut found: Vec<DeadDelivery> = s
             .dead
             .iter()
@@ -192,35 +202,52 @@ impl DeliveryQueue for MemoryQueue {
     }
 
     async fn dead_letter(&self, subscription: &str, id: &str) -> Result<Option<DeadDelivery>, StoreError> {
-        let s = self.0.lock().expect("queue lock");
+        let s = self.0.lock().expect("webhook store lock");
         Ok(s.dead.iter().find(|d| d.delivery.subscription == subscription && d.delivery.id == id).cloned())
     }
 
     async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<(), StoreError> {
-        let mut s = self.0.lock().expect("queue lock");
+        let mut s = self.0.lock().expect("webhook store lock");
         s.dead.retain(|d| d.delivery.id != dead.delivery.id);
         s.jobs.insert(dead.delivery.id.clone(), Some(dead.delivery.fresh(now_ms)));
         s.schedule(&dead.delivery.id, Some(now_ms));
         Ok(())
     }
 
+    async fn add_subscription(&self, subscription: &Subscription) -> Result<bool, StoreError> {
+        let mut s = self.0.lock().expect("webhook store lock");
+        if s.subscriptions.contains_key(&subscription.id) {
+            return Ok(false);
+        }
+        s.subscriptions.insert(subscription.id.clone(), subscription.clone());
+        Ok(true)
+    }
+
+    async fn remove_subscription(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.0.lock().expect("webhook store lock").subscriptions.remove(id).is_some())
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        Ok(self.0.lock().expect("webhook store lock").subscriptions.values().cloned().collect())
+    }
+
     async fn endpoint_failed(&self, subscription: &str, now_ms: i64) -> Result<i64, StoreError> {
         Ok(*self
             .0
             .lock()
-            .expect("queue lock")
+            .expect("webhook store lock")
             .failing_since
             .entry(subscription.to_string())
             .or_insert(now_ms))
     }
 
     async fn endpoint_ok(&self, subscription: &str) -> Result<(), StoreError> {
-        self.0.lock().expect("queue lock").failing_since.remove(subscription);
+        self.0.lock().expect("webhook store lock").failing_since.remove(subscription);
         Ok(())
     }
 
     async fn set_disabled(&self, subscription: &str, reason: Option<&str>) -> Result<(), StoreError> {
-        let mut s = self.0.lock().expect("queue lock");
+        let mut s = self.0.lock().expect("webhook store lock");
         match reason {
             Some(reason) => {
                 s.disabled.insert(subscription.to_string(), reason.to_string());
@@ -234,6 +261,6 @@ impl DeliveryQueue for MemoryQueue {
     }
 
     async fn disabled(&self, subscription: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.0.lock().expect("queue lock").disabled.get(subscription).cloned())
+        Ok(self.0.lock().expect("webhook store lock").disabled.get(subscription).cloned())
     }
 }

@@ -1,11 +1,12 @@
-//! [`DeliveryQueue`] on Redis. Every key shares the hash tag `{webhooks}`, so the scripts that
+//! [`WebhookStore`] on Redis. Every key shares the hash tag `{webhooks}`, so the scripts that
 //! touch a job and the due set together are allowed on a Redis Cluster (one slot).
 //!
 //! - `<ns>:{webhooks}:job:<id>`: the job as JSON, or `done` once finished (kept for [`JOB_TTL`]);
 //! - `<ns>:{webhooks}:due`: job ids by due time (ms);
 //! - `<ns>:{webhooks}:dead:<subscription>`: dead job ids by time of death, each dead letter in
 //!   `<ns>:{webhooks}:dead-job:<id>` for [`DEAD_TTL`];
-//! - `<ns>:{webhooks}:endpoint:<subscription>`: hash with `failing_since` and `disabled`.
+//! - `<ns>:{webhooks}:endpoint:<subscription>`: hash with `failing_since` and `disabled`;
+//! - `<ns>:{webhooks}:subscriptions`: hash of the admin API's subscriptions (id → JSON).
 
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use speedlead_actors::store::StoreError;
 
-use super::queue::{DeadDelivery, Delivery, DeliveryQueue, DEAD_TTL, JOB_TTL};
+use super::settings::Subscription;
+use super::store::{DeadDelivery, Delivery, WebhookStore, DEAD_TTL, JOB_TTL};
 use crate::error::Error;
 use crate::store::redis::{ttl_ms, unavailable};
 
@@ -60,7 +62,7 @@ redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return 1
 ";
 
-pub struct RedisQueue {
+pub struct RedisWebhookStore {
     connection: ConnectionManager,
     prefix: String,
     enqueue: Script,
@@ -69,10 +71,10 @@ pub struct RedisQueue {
     replay: Script,
 }
 
-impl RedisQueue {
+impl RedisWebhookStore {
     pub async fn connect(url: &str, namespace: &str) -> Result<Self, Error> {
         let connection = redis::Client::open(url)?.get_connection_manager().await?;
-        Ok(RedisQueue {
+        Ok(RedisWebhookStore {
             connection,
             prefix: format!("{namespace}:{{webhooks}}:"),
             enqueue: Script::new(ENQUEUE),
@@ -114,7 +116,7 @@ fn from_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, StoreError>
 }
 
 #[async_trait]
-impl DeliveryQueue for RedisQueue {
+impl WebhookStore for RedisWebhookStore {
     async fn enqueue(&self, delivery: &Delivery) -> Result<bool, StoreError> {
         let added: i64 = self
             .enqueue
@@ -219,6 +221,25 @@ impl DeliveryQueue for RedisQueue {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn add_subscription(&self, subscription: &Subscription) -> Result<bool, StoreError> {
+        let key = format!("{}subscriptions", self.prefix);
+        let json = to_json(subscription);
+        self.connection.clone().hset_nx(key, &subscription.id, json).await.map_err(unavailable)
+    }
+
+    async fn remove_subscription(&self, id: &str) -> Result<bool, StoreError> {
+        let key = format!("{}subscriptions", self.prefix);
+        let removed: i64 = self.connection.clone().hdel(key, id).await.map_err(unavailable)?;
+        Ok(removed == 1)
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        let key = format!("{}subscriptions", self.prefix);
+        let stored: std::collections::BTreeMap<String, String> =
+            self.connection.clone().hgetall(key).await.map_err(unavailable)?;
+        stored.values().map(|json| from_json(json)).collect()
     }
 
     async fn endpoint_failed(&self, subscription: &str, now_ms: i64) -> Result<i64, StoreError> {

@@ -10,7 +10,8 @@
 //! - dead letters are listed (with the request and the last answer) and replayed, one or by time
 //!   range, through the admin API, which wants the bearer token;
 //! - a subscription made through the admin API gets the event types it asked for, and none once
-//!   removed.
+//!   removed;
+//! - an ordered subscription gets a lead's events in their order while the first is retried.
 #![cfg(feature = "integration")]
 
 mod common;
@@ -134,6 +135,7 @@ fn subscription(id: &str, url: &str, events: &[&str]) -> Subscription {
         url: url.into(),
         events: events.iter().map(|e| e.to_string()).collect(),
         secrets: vec![Secret::new(OLD_SECRET), Secret::new(NEW_SECRET)],
+        ordered_by_lead: false,
     }
 }
 
@@ -384,5 +386,41 @@ async fn a_subscription_made_through_the_admin_api_gets_events_until_it_is_remov
     leads.send(german_lead_named(&format!("wh-{}", Uuid::new_v4().simple()), "e-2", "Unheard Una")).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(receiver.seen().len(), 1, "nothing after unsubscribing");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordered_subscription_gets_each_leads_events_in_order_even_while_one_is_retried() {
+    // The first request of the lead fails three times; its later events must wait for it.
+    let down = (StatusCode::SERVICE_UNAVAILABLE, None);
+    let (receiver, url) = Receiver::start(vec![down, down, down]).await;
+    let ordered = Subscription { ordered_by_lead: true, ..subscription("ordered", &url, &[]) };
+    let settings = webhook_settings(vec![ordered]);
+    let (pipeline, lead) = pipeline_with_one_lead(&settings, "Ordered Olivia").await;
+    receiver.until(Duration::from_secs(60), |r| r.delivered().len() == 3).await;
+
+    // The order the lead's events have on leads.events (one partition per lead).
+    let reader =
+        assigned_reader(&settings, &settings.kafka.brokers, &names(&settings), &[Topic::Events]).unwrap();
+    let mut logged = Vec::new();
+    while logged.len() < 3 {
+        let message =
+            tokio::time::timeout(Duration::from_secs(30), reader.recv()).await.expect("event").unwrap();
+        let value: Value = serde_json::from_slice(message.payload().unwrap_or_default()).unwrap();
+        let id = value["id"].as_str().unwrap_or_default().to_string();
+        let about_lead = value["payload"]["lead_id"] == lead.to_string();
+        if about_lead && receiver.delivered().contains_key(&id) {
+            logged.push(id);
+        }
+    }
+    let seen = receiver.seen();
+    let failed: BTreeSet<&str> = seen.iter().filter(|r| r.answered == 503).map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        failed.into_iter().collect::<Vec<_>>(),
+        vec![logged[0].as_str()],
+        "only the head was tried: {seen:#?}"
+    );
+    let delivered: Vec<String> = seen.iter().filter(|r| r.answered == 200).map(|r| r.id.clone()).collect();
+    assert_eq!(delivered, logged, "delivered in the order they happened");
     pipeline.shutdown().await;
 }

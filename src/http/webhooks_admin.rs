@@ -3,7 +3,7 @@
 //!
 //! - `GET  /v1/admin/webhooks`: the subscriptions (`source`: `config` or `api`), each with
 //!   `disabled` (why) or null;
-//! - `POST /v1/admin/webhooks` `{id?, url, events?, secrets?}`: subscribes (201; a secret is made
+//! - `POST /v1/admin/webhooks` `{id?, url, events?, secrets?, ordered_by_lead?}`: subscribes (201; a secret is made
 //!   up and shown once when none is given; 400 naming the field; 409 for a taken id);
 //! - `DELETE /v1/admin/webhooks/{id}`: unsubscribes one made through this API;
 //! - `POST /v1/admin/webhooks/{id}/enable`: enables a disabled endpoint and forgets its failures;
@@ -126,6 +126,8 @@ struct NewSubscription {
     events: Vec<String>,
     #[serde(default)]
     secrets: Vec<String>,
+    #[serde(default)]
+    ordered_by_lead: bool,
 }
 
 async fn subscribe(
@@ -136,7 +138,7 @@ async fn subscribe(
     admin.authorize(&headers)?;
     let asked: NewSubscription = serde_json::from_slice(&body).map_err(|e| {
         // serde names the field for a missing or unknown one; the body is what is wrong otherwise.
-        let field = ["url", "id", "events", "secrets"]
+        let field = ["url", "id", "events", "secrets", "ordered_by_lead"]
             .into_iter()
             .find(|f| e.to_string().contains(f))
             .unwrap_or("body");
@@ -147,6 +149,7 @@ async fn subscribe(
         url: asked.url,
         events: asked.events,
         secrets: asked.secrets.into_iter().map(Secret::new).collect(),
+        ordered_by_lead: asked.ordered_by_lead,
     };
     let stored = admin.subscriptions.add(subscription).await.map_err(|refused| match refused {
         Refused::Invalid(field, problem) => Problem(StatusCode::BAD_REQUEST, problem, field_name(&field)),

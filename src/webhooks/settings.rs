@@ -45,7 +45,7 @@ impl Default for WebhooksSettings {
 }
 
 /// One receiver.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
     /// Stable id: it names the subscription in metrics-free places (dead letters, the admin API).
@@ -56,6 +56,11 @@ pub struct Subscription {
     pub events: Vec<String>,
     /// `whsec_<base64>` secrets; each signs every message, so a receiver can rotate without a gap.
     pub secrets: Vec<Secret>,
+    /// Delivers each lead's events in the order they happened: a lead's later event waits while
+    /// an earlier one is being retried (other leads' events do not). Off by default, because one
+    /// failing event then holds up that lead's later ones for as long as its schedule runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ordered_by_lead: bool,
 }
 
 impl Subscription {

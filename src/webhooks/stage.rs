@@ -56,6 +56,7 @@ impl Stage for WebhookStage {
                 attempts: 0,
                 created_ms: now,
                 last_failure: None,
+                ordered: subscription.ordered_by_lead,
             };
             // False for a redelivered event: its job exists (or was delivered) already.
             if self.store.enqueue(&delivery).await? {

@@ -35,6 +35,10 @@ pub struct Delivery {
     pub created_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<Failure>,
+    /// In its lead's line (the subscription is `ordered_by_lead`): due only once the lead's earlier
+    /// deliveries to the subscription are finished or buried.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ordered: bool,
 }
 
 impl Delivery {
@@ -45,6 +49,11 @@ impl Delivery {
     /// The delivery as a replay starts it: no attempts yet, due at `now_ms`.
     pub fn fresh(&self, now_ms: i64) -> Delivery {
         Delivery { attempts: 0, last_failure: None, created_ms: now_ms, ..self.clone() }
+    }
+
+    /// The line of an ordered delivery: its subscription and lead.
+    pub fn line(&self) -> String {
+        format!("{}:{}", self.subscription, self.lead_id)
     }
 }
 
@@ -65,15 +74,16 @@ pub const DEAD_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 #[async_trait]
 pub trait WebhookStore: Send + Sync + 'static {
-    /// Adds the job, due at once, unless one with its id exists (or finished within [`JOB_TTL`]).
-    /// Returns whether it was added.
+    /// Adds the job, due at once (an ordered one: once it heads its lead's line), unless one with
+    /// its id exists (or finished within [`JOB_TTL`]). Returns whether it was added.
     async fn enqueue(&self, delivery: &Delivery) -> Result<bool, StoreError>;
     /// Up to `max` jobs due at `now_ms`, each leased until `now_ms + lease` (it is due again then,
     /// unless [`Self::retry`], [`Self::finish`] or [`Self::bury`] said otherwise first).
     async fn take_due(&self, now_ms: i64, lease: Duration, max: usize) -> Result<Vec<Delivery>, StoreError>;
     /// Stores the job's new state (attempts, last failure), due at `due_ms`.
     async fn retry(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError>;
-    /// Delivered: the job leaves the queue, its tombstone stays for [`JOB_TTL`].
+    /// Delivered: the job leaves the queue, its tombstone stays for [`JOB_TTL`]; the next in its
+    /// lead's line (if ordered) is due at once.
     async fn finish(&self, delivery: &Delivery) -> Result<(), StoreError>;
     /// Given up on: the job leaves the queue and is kept as a dead letter for [`DEAD_TTL`].
     async fn bury(&self, dead: &DeadDelivery) -> Result<(), StoreError>;
@@ -87,8 +97,8 @@ pub trait WebhookStore: Send + Sync + 'static {
     ) -> Result<Vec<DeadDelivery>, StoreError>;
     /// The kept dead letter `id` of `subscription`.
     async fn dead_letter(&self, subscription: &str, id: &str) -> Result<Option<DeadDelivery>, StoreError>;
-    /// Sends a dead letter again: it stops being one, and its delivery is due at `now_ms` with the
-    /// whole schedule ahead of it (attempts and last failure cleared).
+    /// Sends a dead letter again: it stops being one, and its delivery is due at `now_ms` (an
+    /// ordered one joins the end of its lead's line) with the whole schedule ahead of it.
     async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<(), StoreError>;
     /// Adds a subscription made through the admin API unless one with its id is stored.
     /// Returns whether it was added.
@@ -118,6 +128,8 @@ struct MemoryState {
     jobs: HashMap<String, Option<Delivery>>,
     due: BTreeSet<(i64, String)>,
     due_of: HashMap<String, i64>,
+    /// Ordered deliveries' ids per line, the head first.
+    lines: HashMap<String, std::collections::VecDeque<String>>,
     dead: Vec<DeadDelivery>,
     failing_since: HashMap<String, i64>,
     subscriptions: std::collections::BTreeMap<String, Subscription>,
@@ -125,6 +137,25 @@ struct MemoryState {
 }
 
 impl MemoryState {
+    /// Puts an ordered delivery at the end of its line; true when it heads it (and so is due).
+    fn join_line(&mut self, delivery: &Delivery) -> bool {
+        let line = self.lines.entry(delivery.line()).or_default();
+        line.push_back(delivery.id.clone());
+        line.len() == 1
+    }
+
+    /// Takes a finished or buried delivery out of its line; the next one is due at once.
+    fn leave_line(&mut self, delivery: &Delivery) {
+        let Some(line) = self.lines.get_mut(&delivery.line()) else { return };
+        line.retain(|id| id != &delivery.id);
+        match line.front().cloned() {
+            Some(next) => self.schedule(&next, Some(0)),
+            None => {
+                self.lines.remove(&delivery.line());
+            }
+        }
+    }
+
     fn schedule(&mut self, id: &str, due_ms: Option<i64>) {
         if let Some(old) = self.due_of.remove(id) {
             self.due.remove(&(old, id.to_string()));
@@ -144,7 +175,9 @@ impl WebhookStore for MemoryWebhookStore {
             return Ok(false);
         }
         s.jobs.insert(delivery.id.clone(), Some(delivery.clone()));
-        s.schedule(&delivery.id, Some(delivery.created_ms));
+        if !delivery.ordered || s.join_line(delivery) {
+            s.schedule(&delivery.id, Some(delivery.created_ms));
+        }
         Ok(true)
     }
 
@@ -173,6 +206,9 @@ impl WebhookStore for MemoryWebhookStore {
         let mut s = self.0.lock().expect("webhook store lock");
         s.jobs.insert(delivery.id.clone(), None);
         s.schedule(&delivery.id, None);
+        if delivery.ordered {
+            s.leave_line(delivery);
+        }
         Ok(())
     }
 
@@ -210,7 +246,9 @@ impl WebhookStore for MemoryWebhookStore {
         let mut s = self.0.lock().expect("webhook store lock");
         s.dead.retain(|d| d.delivery.id != dead.delivery.id);
         s.jobs.insert(dead.delivery.id.clone(), Some(dead.delivery.fresh(now_ms)));
-        s.schedule(&dead.delivery.id, Some(now_ms));
+        if !dead.delivery.ordered || s.join_line(&dead.delivery) {
+            s.schedule(&dead.delivery.id, Some(now_ms));
+        }
         Ok(())
     }
 

@@ -20,6 +20,7 @@ fn delivery(subscription: &str, created_ms: i64) -> Delivery {
         attempts: 0,
         created_ms,
         last_failure: None,
+        ordered: false,
     }
 }
 
@@ -34,6 +35,7 @@ pub async fn run_all(store: &dyn WebhookStore) {
     a_replayed_dead_letter_is_due_again_with_a_fresh_schedule(store, &format!("{sub}-replay")).await;
     endpoint_failures_and_disabling(store, &sub).await;
     subscriptions_are_added_once_listed_and_removed(store, &sub).await;
+    an_ordered_line_releases_one_delivery_at_a_time(store, &format!("{sub}-ordered")).await;
 }
 
 /// Takes every job due at `now` (a few at a time), returns those of `sub`.
@@ -137,6 +139,7 @@ async fn subscriptions_are_added_once_listed_and_removed(store: &dyn WebhookStor
         url: "https://hooks.example.com/in".into(),
         events: vec!["lead.assigned".into()],
         secrets: vec![crate::notify::channels::Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
+        ordered_by_lead: true,
     };
     assert!(store.add_subscription(&subscription).await.unwrap());
     let changed = Subscription { url: "https://elsewhere.example.com/".into(), ..subscription.clone() };
@@ -150,6 +153,34 @@ async fn subscriptions_are_added_once_listed_and_removed(store: &dyn WebhookStor
     assert!(store.remove_subscription(id).await.unwrap());
     assert!(!store.remove_subscription(id).await.unwrap());
     assert!(store.subscriptions().await.unwrap().iter().all(|s| s.id != id));
+}
+
+async fn an_ordered_line_releases_one_delivery_at_a_time(store: &dyn WebhookStore, sub: &str) {
+    let lead = uuid::Uuid::new_v4();
+    let in_line = |at| Delivery { ordered: true, lead_id: lead, ..delivery(sub, at) };
+    let (first, second, third) = (in_line(11_000), in_line(11_001), in_line(11_002));
+    let other_lead = Delivery { ordered: true, ..delivery(sub, 11_003) };
+    for job in [&first, &second, &third, &other_lead] {
+        assert!(store.enqueue(job).await.unwrap());
+    }
+    let due = due_of(store, sub, 20_000).await;
+    assert_eq!(due, vec![first.clone(), other_lead.clone()], "each line's head, other leads not held up");
+    store.finish(&other_lead).await.unwrap();
+
+    store.retry(&first, 21_000).await.unwrap();
+    assert!(due_of(store, sub, 20_500).await.is_empty(), "a retried head holds its line");
+    store.finish(&first).await.unwrap();
+    assert_eq!(due_of(store, sub, 20_500).await, vec![second.clone()], "the next is due at once");
+    let dead =
+        DeadDelivery { delivery: second.clone(), reason: "schedule_exhausted".into(), dead_ms: 20_600 };
+    store.bury(&dead).await.unwrap();
+    assert_eq!(due_of(store, sub, 20_700).await, vec![third.clone()], "a buried head frees its line");
+
+    // Replayed while the third still holds the line: it waits behind it.
+    store.replay(&dead, 20_800).await.unwrap();
+    assert!(due_of(store, sub, 50_000).await.iter().all(|d| d.id != second.id), "behind the third");
+    store.finish(&third).await.unwrap();
+    assert_eq!(due_of(store, sub, 50_000).await, vec![second.fresh(20_800)]);
 }
 
 #[cfg(test)]

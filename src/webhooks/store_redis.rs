@@ -3,6 +3,8 @@
 //!
 //! - `<ns>:{webhooks}:job:<id>`: the job as JSON, or `done` once finished (kept for [`JOB_TTL`]);
 //! - `<ns>:{webhooks}:due`: job ids by due time (ms);
+//! - `<ns>:{webhooks}:line:<subscription>:<lead>`: an ordered subscription's pending job ids for
+//!   one lead, the head first (only the head is in `due`);
 //! - `<ns>:{webhooks}:dead:<subscription>`: dead job ids by time of death, each dead letter in
 //!   `<ns>:{webhooks}:dead-job:<id>` for [`DEAD_TTL`];
 //! - `<ns>:{webhooks}:endpoint:<subscription>`: hash with `failing_since` and `disabled`;
@@ -20,9 +22,16 @@ use super::store::{DeadDelivery, Delivery, WebhookStore, DEAD_TTL, JOB_TTL};
 use crate::error::Error;
 use crate::store::redis::{ttl_ms, unavailable};
 
-/// KEYS[1] = job, KEYS[2] = due; ARGV[1] = id, ARGV[2] = job JSON, ARGV[3] = due ms, ARGV[4] = ttl ms.
+/// KEYS[1] = job, KEYS[2] = due, KEYS[3] = its lead's line; ARGV[1] = id, ARGV[2] = job JSON,
+/// ARGV[3] = due ms, ARGV[4] = ttl ms, ARGV[5] = '1' if ordered. An ordered job is due only when
+/// it heads its line.
 const ENQUEUE: &str = r"
 if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[4]) then return 0 end
+if ARGV[5] == '1' then
+  local length = redis.call('RPUSH', KEYS[3], ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+  if length > 1 then return 1 end
+end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
 ";
@@ -44,20 +53,34 @@ end
 return jobs
 ";
 
-/// KEYS[1] = job, KEYS[2] = due; ARGV[1] = id, ARGV[2] = job JSON or 'done', ARGV[3] = due ms or
-/// '' (leave the queue).
+/// KEYS[1] = job, KEYS[2] = due, KEYS[3] = its lead's line; ARGV[1] = id, ARGV[2] = job JSON or
+/// 'done', ARGV[3] = due ms or '' (leave the queue: the next in the line, if any, is due at once).
 const UPDATE: &str = r"
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
+if ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  return 1
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('LREM', KEYS[3], 1, ARGV[1]) > 0 then
+  local next = redis.call('LINDEX', KEYS[3], 0)
+  if next then redis.call('ZADD', KEYS[2], 0, next) end
+end
 return 1
 ";
 
-/// KEYS[1] = dead index, KEYS[2] = dead letter, KEYS[3] = job, KEYS[4] = due; ARGV[1] = id,
-/// ARGV[2] = fresh job JSON, ARGV[3] = now ms, ARGV[4] = job ttl ms.
+/// KEYS[1] = dead index, KEYS[2] = dead letter, KEYS[3] = job, KEYS[4] = due, KEYS[5] = its lead's
+/// line; ARGV[1] = id, ARGV[2] = fresh job JSON, ARGV[3] = now ms, ARGV[4] = job ttl ms, ARGV[5] =
+/// '1' if ordered (it joins the end of the line).
 const REPLAY: &str = r"
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+if ARGV[5] == '1' then
+  local length = redis.call('RPUSH', KEYS[5], ARGV[1])
+  redis.call('PEXPIRE', KEYS[5], ARGV[4])
+  if length > 1 then return 1 end
+end
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return 1
 ";
@@ -97,6 +120,7 @@ impl RedisWebhookStore {
             .update
             .key(self.key("job", &delivery.id))
             .key(self.due())
+            .key(self.key("line", &delivery.line()))
             .arg(&delivery.id)
             .arg(value)
             .arg(due_ms.map(|d| d.to_string()).unwrap_or_default())
@@ -122,10 +146,12 @@ impl WebhookStore for RedisWebhookStore {
             .enqueue
             .key(self.key("job", &delivery.id))
             .key(self.due())
+            .key(self.key("line", &delivery.line()))
             .arg(&delivery.id)
             .arg(to_json(delivery))
             .arg(delivery.created_ms)
             .arg(ttl_ms(JOB_TTL))
+            .arg(if delivery.ordered { "1" } else { "0" })
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;
@@ -213,10 +239,12 @@ impl WebhookStore for RedisWebhookStore {
             .key(self.key("dead-job", id))
             .key(self.key("job", id))
             .key(self.due())
+            .key(self.key("line", &dead.delivery.line()))
             .arg(id)
             .arg(to_json(&dead.delivery.fresh(now_ms)))
             .arg(now_ms)
             .arg(ttl_ms(JOB_TTL))
+            .arg(if dead.delivery.ordered { "1" } else { "0" })
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;

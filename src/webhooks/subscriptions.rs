@@ -147,11 +147,12 @@ mod tests {
             url: "https://hooks.example.com/config".into(),
             events: vec![],
             secrets: vec![Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")],
+            ordered_by_lead: false,
         }
     }
 
     fn asked(id: &str, url: &str) -> Subscription {
-        Subscription { id: id.into(), url: url.into(), events: vec![], secrets: vec![] }
+        Subscription { id: id.into(), url: url.into(), ..Default::default() }
     }
 
     #[tokio::test]

@@ -11,7 +11,8 @@
 //!   range, through the admin API, which wants the bearer token;
 //! - a subscription made through the admin API gets the event types it asked for, and none once
 //!   removed;
-//! - an ordered subscription gets a lead's events in their order while the first is retried.
+//! - an ordered subscription gets a lead's events in their order while the first is retried;
+//! - a returning person's changed field goes out as `lead.updated` with its old and new value.
 #![cfg(feature = "integration")]
 
 mod common;
@@ -422,5 +423,33 @@ async fn an_ordered_subscription_gets_each_leads_events_in_order_even_while_one_
     );
     let delivered: Vec<String> = seen.iter().filter(|r| r.answered == 200).map(|r| r.id.clone()).collect();
     assert_eq!(delivered, logged, "delivered in the order they happened");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_person_with_a_new_title_goes_out_as_lead_updated_with_old_and_new() {
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let settings = webhook_settings(vec![subscription("updates", &url, &["lead.updated"])]);
+    create_test_topics(&settings).await;
+    let pipeline = start_pipeline(&settings, Default::default()).await;
+    pipeline.wait_ready(Duration::from_secs(60)).await.unwrap();
+    let source = format!("wh-{}", Uuid::new_v4().simple());
+    let first = german_lead_named(&source, "e-1", "Returning Rita");
+    let mut second = german_lead_named(&source, "e-2", "Returning Rita");
+    second.contact.email = first.contact.email.clone();
+    second.contact.title = Some("Head of Sales".into());
+    let mut leads = LeadPublisher::new(&settings);
+    leads.send(first).await;
+    leads.send(second).await;
+
+    receiver.until(Duration::from_secs(30), |r| !r.delivered().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1, "only the second capture changed anything: {seen:#?}");
+    let data = &seen[0].body["data"];
+    assert_eq!(seen[0].event_type, "lead.updated");
+    assert_eq!(data["changes"]["title"], serde_json::json!({"old": null, "new": "Head of Sales"}));
+    assert_eq!(data["lead_id"], leads.sent[0].lead_id.to_string(), "the lead the person already had");
+    assert_eq!(data["lead"]["contact"]["title"], "Head of Sales");
     pipeline.shutdown().await;
 }

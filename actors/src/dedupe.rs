@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use speedlead_topics::{Contact, Merge, QualifiedLead};
+use speedlead_topics::{Contact, FieldChange, Merge, QualifiedLead};
 use uuid::Uuid;
 
 use crate::store::{Store, StoreError, StoredPerson};
@@ -315,6 +315,7 @@ pub fn merge(existing: PersonRecord, capture: &Capture) -> (PersonRecord, Merge)
     let matched_by = existing.matched_by(capture);
     let mut record = existing;
     let reference = capture.reference();
+    let mut changes = BTreeMap::new();
     if !record.captures.contains(&reference) {
         let mut incoming_contact = cleaned(capture.contact);
         push_unique(&mut record.emails, incoming_contact.email.as_deref());
@@ -328,6 +329,7 @@ pub fn merge(existing: PersonRecord, capture: &Capture) -> (PersonRecord, Merge)
                 continue;
             }
             let replaced = current.replace(incoming.clone());
+            changes.insert(field.to_string(), FieldChange { old: replaced.clone(), new: incoming.clone() });
             if HISTORY_FIELDS.contains(&field) {
                 let history = record.history.entry(field.to_string()).or_default();
                 history.retain(|v| *v != incoming && Some(v) != replaced.as_ref());
@@ -356,6 +358,7 @@ pub fn merge(existing: PersonRecord, capture: &Capture) -> (PersonRecord, Merge)
         phones: record.phones.clone(),
         captures: record.captures.clone(),
         history: record.history.clone(),
+        changes,
         owner: record.owner.clone(),
     };
     (record, merge)

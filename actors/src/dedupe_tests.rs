@@ -94,6 +94,20 @@ fn newer_values_win_and_replaced_ones_go_to_history_newest_first() {
 }
 
 #[test]
+fn a_merge_names_what_this_capture_changed_and_a_redelivery_changes_nothing() {
+    let first = contact(Some("ana@acme.com"), None, Some("Acme"), Some("Engineer"));
+    let second = contact(Some("ana@acme.com"), Some("+34912345678"), Some("Globex"), Some("Engineer"));
+    let (record, _) = apply_capture(None, &capture("e1", &first, 0));
+    let (record, merged) = merge(record, &capture("e2", &second, 1));
+    let change =
+        |old: Option<&str>, new: &str| FieldChange { old: old.map(str::to_string), new: new.to_string() };
+    let expected = [("company", change(Some("Acme"), "Globex")), ("phone", change(None, "+34912345678"))];
+    assert_eq!(merged.changes, expected.into_iter().map(|(f, c)| (f.to_string(), c)).collect());
+    let (_, again) = merge(record, &capture("e2", &second, 1));
+    assert!(again.changes.is_empty(), "a redelivered capture changes nothing");
+}
+
+#[test]
 fn history_never_holds_the_current_value_or_a_value_twice() {
     let a = contact(Some("ana@acme.com"), None, Some("Acme"), None);
     let b = contact(Some("ana@acme.com"), None, Some("Globex"), None);

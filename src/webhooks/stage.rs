@@ -40,28 +40,29 @@ impl Stage for WebhookStage {
 
     async fn process(&self, record: &Record) -> Result<Vec<Outbound>, StageError> {
         let event = parse_envelope::<LeadEvent>(record)?;
-        let Some(out) = outbound(&event) else {
-            return Ok(Vec::new());
-        };
         let now = Utc::now().timestamp_millis();
+        let subscriptions = self.subscriptions.current();
         let mut added = false;
-        for subscription in self.subscriptions.current().iter().filter(|s| s.wants(out.event_type)) {
-            let delivery = Delivery {
-                id: Delivery::id_of(&subscription.id, &out.id),
-                subscription: subscription.id.clone(),
-                event_id: out.id.clone(),
-                event_type: out.event_type.to_string(),
-                lead_id: out.lead_id,
-                body: out.body.clone(),
-                attempts: 0,
-                created_ms: now,
-                last_failure: None,
-                ordered: subscription.ordered_by_lead,
-            };
-            // False for a redelivered event: its job exists (or was delivered) already.
-            if self.store.enqueue(&delivery).await? {
-                metrics::counter!("speedlead_webhook_enqueued_total", "type" => out.event_type).increment(1);
-                added = true;
+        for out in outbound(&event) {
+            for subscription in subscriptions.iter().filter(|s| s.wants(out.event_type)) {
+                let delivery = Delivery {
+                    id: Delivery::id_of(&subscription.id, &out.id),
+                    subscription: subscription.id.clone(),
+                    event_id: out.id.clone(),
+                    event_type: out.event_type.to_string(),
+                    lead_id: out.lead_id,
+                    body: out.body.clone(),
+                    attempts: 0,
+                    created_ms: now,
+                    last_failure: None,
+                    ordered: subscription.ordered_by_lead,
+                };
+                // False for a redelivered event: its job exists (or was delivered) already.
+                if self.store.enqueue(&delivery).await? {
+                    metrics::counter!("speedlead_webhook_enqueued_total", "type" => out.event_type)
+                        .increment(1);
+                    added = true;
+                }
             }
         }
         if added {

@@ -140,9 +140,21 @@ pub struct Merge {
     /// Values a newer capture replaced, per contact field (`company`, `title`, …), newest first.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub history: BTreeMap<String, Vec<String>>,
+    /// What this capture changed, per contact field (`email`, `phone`, `name`, `company`, …):
+    /// empty when it only repeated what the lead had (or was a redelivery).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changes: BTreeMap<String, FieldChange>,
     /// The rep who owned the existing lead, if it was assigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+}
+
+/// One contact field's value before and after a capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldChange {
+    /// `None` when the field was empty.
+    pub old: Option<String>,
+    pub new: String,
 }
 
 /// The account a lead was matched to.

@@ -11,8 +11,8 @@ pub mod lead;
 pub use envelope::{derived_id, Envelope, Hops, SCHEMA_VERSION};
 pub use lead::{
     event_type, lead_id, lead_key, AccountMatch, Ack, AckRefused, Assignment, CandidateVerdict, Contact,
-    DeadLetter, Enrichment, Escalation, FetchRef, InboundLead, LeadEvent, LeadMerged, LeadQueued, LeadScored,
-    LeadSummary, Merge, Outcome, QualifiedLead, RoutingAudit, Score,
+    DeadLetter, Enrichment, Escalation, FetchRef, FieldChange, InboundLead, LeadEvent, LeadMerged,
+    LeadQueued, LeadScored, LeadSummary, Merge, Outcome, QualifiedLead, RoutingAudit, Score,
 };
 
 /// What a topic's messages are keyed by. The key decides the partition, and so which actor sees the

@@ -268,6 +268,12 @@ impl Pipeline {
             if matches!(input, Topic::Outcomes | Topic::Assignments | Topic::Events) {
                 client.set("fetch.wait.max.ms", settings.kafka.relaxed_fetch_wait_max_ms.to_string());
             }
+            if name == "webhooks" {
+                // A webhooks group with no offsets yet (webhooks just switched on, or its offsets
+                // expired while off) starts at the end: subscribers get what happens from now on,
+                // not every event the topic still holds (30 days).
+                client.set("auto.offset.reset", "latest");
+            }
             let config = StageConsumerConfig {
                 stage: name,
                 topic: names.name(input),

@@ -12,7 +12,8 @@
 //! - a subscription made through the admin API gets the event types it asked for, and none once
 //!   removed;
 //! - an ordered subscription gets a lead's events in their order while the first is retried;
-//! - a returning person's changed field goes out as `lead.updated` with its old and new value.
+//! - a returning person's changed field goes out as `lead.updated` with its old and new value;
+//! - switching webhooks on does not replay the events already in the topic.
 #![cfg(feature = "integration")]
 
 mod common;
@@ -451,5 +452,46 @@ async fn a_returning_person_with_a_new_title_goes_out_as_lead_updated_with_old_a
     assert_eq!(data["changes"]["title"], serde_json::json!({"old": null, "new": "Head of Sales"}));
     assert_eq!(data["lead_id"], leads.sent[0].lead_id.to_string(), "the lead the person already had");
     assert_eq!(data["lead"]["contact"]["title"], "Head of Sales");
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_webhooks_on_sends_what_happens_from_then_on_not_the_topics_history() {
+    let (receiver, url) = Receiver::start(vec![]).await;
+    let settings = webhook_settings(vec![subscription("fresh", &url, &["lead.acknowledged"])]);
+    create_test_topics(&settings).await;
+    // An event from before webhooks were switched on, still in the topic.
+    let ack = |rep: &str| {
+        let ack = speedlead_topics::Ack {
+            lead_id: Uuid::new_v4(),
+            routing_domain: "emea".into(),
+            rep_id: rep.into(),
+            attempt: 1,
+        };
+        let envelope = speedlead_topics::Envelope::new(
+            "lead.acknowledged",
+            ack.lead_id,
+            speedlead_topics::LeadEvent::Acknowledged(ack),
+        );
+        Outbound {
+            topic: Topic::Events,
+            key: envelope.correlation_id.to_string(),
+            payload: serde_json::to_vec(&envelope).unwrap(),
+        }
+    };
+    let producer =
+        KafkaPublisher::new(&client::producer(&settings.kafka, &settings.kafka.brokers), names(&settings))
+            .unwrap();
+    producer.publish(vec![ack("before")]).await.unwrap();
+
+    let pipeline = start_pipeline(&settings, Default::default()).await;
+    pipeline.wait_ready(Duration::from_secs(60)).await.unwrap();
+    // The group's start position is taken once it has its partitions; give it a moment.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    producer.publish(vec![ack("after")]).await.unwrap();
+    receiver.until(Duration::from_secs(30), |r| !r.delivered().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reps: Vec<Value> = receiver.seen().iter().map(|r| r.body["data"]["rep_id"].clone()).collect();
+    assert_eq!(reps, vec![Value::from("after")]);
     pipeline.shutdown().await;
 }

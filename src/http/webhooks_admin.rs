@@ -265,10 +265,10 @@ async fn replay_one(
         admin.store.dead_letter(&id, &delivery).await?.ok_or_else(|| {
             Problem(StatusCode::NOT_FOUND, format!("no dead letter '{delivery}'"), "delivery")
         })?;
-    admin.store.replay(&dead, Utc::now().timestamp_millis()).await?;
+    let replayed = u64::from(admin.store.replay(&dead, Utc::now().timestamp_millis()).await?);
     admin.wake();
-    metrics::counter!("speedlead_webhook_replays_total").increment(1);
-    Ok((StatusCode::ACCEPTED, Json(json!({ "replayed": 1 }))))
+    metrics::counter!("speedlead_webhook_replays_total").increment(replayed);
+    Ok((StatusCode::ACCEPTED, Json(json!({ "replayed": replayed }))))
 }
 
 async fn replay_range(
@@ -282,10 +282,12 @@ async fn replay_range(
     let (from, to, _) = range.bounds()?;
     let letters = admin.store.dead_letters(&id, from, to, MAX_BATCH).await?;
     let now = Utc::now().timestamp_millis();
+    // Counted one by one: a replay racing this one may have taken some already.
+    let mut replayed = 0u64;
     for dead in &letters {
-        admin.store.replay(dead, now).await?;
+        replayed += u64::from(admin.store.replay(dead, now).await?);
     }
     admin.wake();
-    metrics::counter!("speedlead_webhook_replays_total").increment(letters.len() as u64);
-    Ok((StatusCode::ACCEPTED, Json(json!({ "replayed": letters.len() }))))
+    metrics::counter!("speedlead_webhook_replays_total").increment(replayed);
+    Ok((StatusCode::ACCEPTED, Json(json!({ "replayed": replayed }))))
 }

@@ -108,6 +108,14 @@ impl NotifyStage {
     /// the in-process handoff was lost (a crash) or is slower than the broker.
     pub async fn hand_over(&self, record: &Record, path: HandoverPath) -> Result<(), StageError> {
         let envelope = parse_envelope::<Assignment>(record)?;
+        let assigned_at = envelope.hops.assigned_at.unwrap_or(envelope.occurred_at);
+        // Read back later than its claim lives (a consumer far behind, a group started from the
+        // beginning): the claim can no longer tell whether it was notified, and by now the SLA has
+        // moved the lead on anyway. Telling the rep now would be noise about a stale lead.
+        if (Utc::now() - assigned_at).to_std().is_ok_and(|age| age > CLAIM_TTL) {
+            metrics::counter!("speedlead_notify_stale_skipped_total").increment(1);
+            return Ok(());
+        }
         let steps = self.hub.plan_for(&envelope.payload.rep_id);
         if steps.is_empty() {
             if !self.hub.is_idle() && path == HandoverPath::Consumer {
@@ -121,7 +129,6 @@ impl NotifyStage {
             return Ok(());
         }
         metrics::counter!("speedlead_notify_handovers_total", "path" => path.label()).increment(1);
-        let assigned_at = envelope.hops.assigned_at.unwrap_or(envelope.occurred_at);
         self.hub.submit(self.notice(&envelope), steps, assigned_at, record.clone());
         speedlead_actors::telemetry::observe_segment(
             "assigned_to_notify_queued",

@@ -48,12 +48,14 @@ pub struct Failure {
 }
 
 /// The client for every attempt: the guard's resolver, no redirects (a redirect could lead to an
-/// address the guard never saw as a literal), the configured timeout.
+/// address the guard never saw as a literal), no proxy from the environment (a proxy resolves the
+/// target itself, past the guard), the configured timeout.
 pub fn client(timeout: Duration, allow_private: bool) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver { allow_private }))
         .user_agent(concat!("speedlead-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()

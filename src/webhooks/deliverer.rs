@@ -102,8 +102,16 @@ impl WebhookDeliverer {
     }
 
     async fn try_deliver(&self, job: &mut Delivery) -> Result<(), speedlead_actors::store::StoreError> {
-        let Some(subscription) = self.subscriptions.get(&job.subscription) else {
-            return self.bury(job, "subscription_removed").await;
+        let subscription = match self.subscriptions.get(&job.subscription) {
+            Some(subscription) => subscription,
+            // Made on another instance since our last re-read, perhaps: look again before giving up.
+            None => {
+                self.subscriptions.refresh().await?;
+                match self.subscriptions.get(&job.subscription) {
+                    Some(subscription) => subscription,
+                    None => return self.bury(job, "subscription_removed").await,
+                }
+            }
         };
         if self.store.disabled(&subscription.id).await?.is_some() {
             return self.bury(job, "endpoint_disabled").await;

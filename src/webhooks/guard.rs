@@ -26,7 +26,7 @@ pub fn refusal(ip: IpAddr) -> Option<&'static str> {
 }
 
 fn refusal_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     if ip.is_loopback() {
         Some("loopback")
     } else if ip.is_private() {
@@ -37,17 +37,33 @@ fn refusal_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("not a unicast host")
     } else if a == 100 && (64..128).contains(&b) {
         Some("shared (carrier-grade NAT)")
+    } else if (a, b, c) == (192, 0, 0) || (a == 198 && (b == 18 || b == 19)) || a >= 240 {
+        Some("reserved")
     } else {
         None
     }
 }
 
 fn refusal_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let segments = ip.segments();
+    // IPv4 inside IPv6 by translation (NAT64 64:ff9b::/96, 6to4 2002::/16, the old IPv4-compatible
+    // ::/96): the IPv4 address inside decides.
+    let embedded = match segments {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some((hi, lo)),
+        // Not :: and ::1, which are their own cases below.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some((hi, lo)),
+        [0x2002, hi, lo, ..] => Some((hi, lo)),
+        _ => None,
+    };
+    if let Some((hi, lo)) = embedded {
+        let v4 = Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+        return refusal_v4(v4);
+    }
     if ip.is_loopback() {
         Some("loopback")
     } else if ip.is_unique_local() {
         Some("private")
-    } else if ip.is_unicast_link_local() {
+    } else if ip.is_unicast_link_local() || (segments[0] & 0xffc0) == 0xfec0 {
         Some("link-local")
     } else if ip.is_unspecified() || ip.is_multicast() {
         Some("not a unicast host")
@@ -117,6 +133,13 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "::7f00:1",
+            "fec0::1",
+            "198.18.0.1",
+            "192.0.0.8",
+            "240.0.0.1",
         ] {
             assert!(refusal(internal.parse().unwrap()).is_some(), "{internal} must be refused");
         }

@@ -16,14 +16,18 @@ pub enum Next {
 }
 
 /// The schedule's wait after attempt `attempts`, ±20 %, never before the receiver's
-/// `Retry-After` (a 429 or 503 telling us when it can take more).
+/// `Retry-After` (a 429 or 503 telling us when it can take more) — which counts only up to
+/// [`MAX_RETRY_AFTER`]: the receiver does not get to park a job past its store expiry.
 pub fn after_failure(schedule_secs: &[f64], attempts: u32, retry_after: Option<Duration>) -> Next {
     let Some(wait) = schedule_secs.get(attempts.saturating_sub(1) as usize) else {
         return Next::GiveUp;
     };
     let wait = jittered(Duration::from_secs_f64(*wait), 0.2);
-    Next::RetryIn(retry_after.map_or(wait, |after| after.max(wait)))
+    Next::RetryIn(retry_after.map_or(wait, |after| after.min(MAX_RETRY_AFTER).max(wait)))
 }
+
+/// The longest `Retry-After` honoured (and the longest step a schedule may have).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Whether an endpoint failing since `failing_since_ms` (its first failure with no success after
 /// it) should be disabled at `now_ms`.
@@ -62,6 +66,12 @@ mod tests {
             panic!("retried")
         };
         assert!(wait >= Duration::from_secs(240), "the schedule's longer wait wins: {wait:?}");
+    }
+
+    #[test]
+    fn a_receivers_retry_after_is_capped() {
+        let years = Some(Duration::from_secs(u64::MAX / 2));
+        assert_eq!(after_failure(&ISSUE_SCHEDULE, 1, years), Next::RetryIn(MAX_RETRY_AFTER));
     }
 
     #[test]

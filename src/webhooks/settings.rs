@@ -109,8 +109,22 @@ impl WebhooksSettings {
                 problems.push(format!("{key}.{field}: {problem}"));
             }
         }
-        if self.retry_schedule_secs.iter().any(|s| !s.is_finite() || *s < 0.0) {
-            problems.push("webhooks.retry_schedule_secs: waits must be ≥ 0 seconds".into());
+        // Bounded so that no job outlives its stored copy (three days, refreshed at each retry).
+        let longest = super::schedule::MAX_RETRY_AFTER.as_secs_f64();
+        if self.retry_schedule_secs.iter().any(|s| !s.is_finite() || *s < 0.0 || *s > longest) {
+            problems.push(format!("webhooks.retry_schedule_secs: each wait must be 0..={longest} seconds"));
+        }
+        if self.retry_schedule_secs.len() > 20 {
+            problems.push("webhooks.retry_schedule_secs: at most 20 retries".into());
+        }
+        if !(60..=30 * 86_400).contains(&self.disable_after_secs) {
+            problems.push("webhooks.disable_after_secs: must be 60..=2592000 (30 days)".into());
+        }
+        if !(100..=120_000).contains(&self.timeout_ms) {
+            problems.push("webhooks.timeout_ms: must be 100..=120000".into());
+        }
+        if self.max_in_flight == 0 {
+            problems.push("webhooks.max_in_flight: must be at least 1".into());
         }
         if problems.is_empty() {
             Ok(())

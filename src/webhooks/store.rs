@@ -80,12 +80,14 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// Up to `max` jobs due at `now_ms`, each leased until `now_ms + lease` (it is due again then,
     /// unless [`Self::retry`], [`Self::finish`] or [`Self::bury`] said otherwise first).
     async fn take_due(&self, now_ms: i64, lease: Duration, max: usize) -> Result<Vec<Delivery>, StoreError>;
-    /// Stores the job's new state (attempts, last failure), due at `due_ms`.
+    /// Stores the job's new state (attempts, last failure), due at `due_ms`, unless it finished
+    /// meanwhile (then nothing changes).
     async fn retry(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError>;
     /// Delivered: the job leaves the queue, its tombstone stays for [`JOB_TTL`]; the next in its
     /// lead's line (if ordered) is due at once.
     async fn finish(&self, delivery: &Delivery) -> Result<(), StoreError>;
-    /// Given up on: the job leaves the queue and is kept as a dead letter for [`DEAD_TTL`].
+    /// Given up on: the job leaves the queue and is kept as a dead letter for [`DEAD_TTL`] —
+    /// unless it finished meanwhile (then nothing changes).
     async fn bury(&self, dead: &DeadDelivery) -> Result<(), StoreError>;
     /// A subscription's dead letters that died in `[from_ms, to_ms]`, oldest first, at most `limit`.
     async fn dead_letters(
@@ -98,8 +100,9 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// The kept dead letter `id` of `subscription`.
     async fn dead_letter(&self, subscription: &str, id: &str) -> Result<Option<DeadDelivery>, StoreError>;
     /// Sends a dead letter again: it stops being one, and its delivery is due at `now_ms` (an
-    /// ordered one joins the end of its lead's line) with the whole schedule ahead of it.
-    async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<(), StoreError>;
+    /// ordered one joins the end of its lead's line) with the whole schedule ahead of it. False,
+    /// changing nothing, when it is no longer a dead letter (a replay racing another).
+    async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<bool, StoreError>;
     /// Adds a subscription made through the admin API unless one with its id is stored.
     /// Returns whether it was added.
     async fn add_subscription(&self, subscription: &Subscription) -> Result<bool, StoreError>;
@@ -197,6 +200,9 @@ impl WebhookStore for MemoryWebhookStore {
 
     async fn retry(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError> {
         let mut s = self.0.lock().expect("webhook store lock");
+        if matches!(s.jobs.get(&delivery.id), Some(None)) {
+            return Ok(());
+        }
         s.jobs.insert(delivery.id.clone(), Some(delivery.clone()));
         s.schedule(&delivery.id, Some(due_ms));
         Ok(())
@@ -204,6 +210,9 @@ impl WebhookStore for MemoryWebhookStore {
 
     async fn finish(&self, delivery: &Delivery) -> Result<(), StoreError> {
         let mut s = self.0.lock().expect("webhook store lock");
+        if matches!(s.jobs.get(&delivery.id), Some(None)) {
+            return Ok(());
+        }
         s.jobs.insert(delivery.id.clone(), None);
         s.schedule(&delivery.id, None);
         if delivery.ordered {
@@ -213,6 +222,9 @@ impl WebhookStore for MemoryWebhookStore {
     }
 
     async fn bury(&self, dead: &DeadDelivery) -> Result<(), StoreError> {
+        if matches!(self.0.lock().expect("webhook store lock").jobs.get(&dead.delivery.id), Some(None)) {
+            return Ok(()); // delivered meanwhile by whoever held it after us
+        }
         self.finish(&dead.delivery).await?;
         self.0.lock().expect("webhook store lock").dead.push(dead.clone());
         Ok(())
@@ -242,14 +254,18 @@ impl WebhookStore for MemoryWebhookStore {
         Ok(s.dead.iter().find(|d| d.delivery.subscription == subscription && d.delivery.id == id).cloned())
     }
 
-    async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<(), StoreError> {
+    async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<bool, StoreError> {
         let mut s = self.0.lock().expect("webhook store lock");
+        let before = s.dead.len();
         s.dead.retain(|d| d.delivery.id != dead.delivery.id);
+        if s.dead.len() == before {
+            return Ok(false);
+        }
         s.jobs.insert(dead.delivery.id.clone(), Some(dead.delivery.fresh(now_ms)));
         if !dead.delivery.ordered || s.join_line(&dead.delivery) {
             s.schedule(&dead.delivery.id, Some(now_ms));
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn add_subscription(&self, subscription: &Subscription) -> Result<bool, StoreError> {

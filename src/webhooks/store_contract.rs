@@ -80,6 +80,12 @@ async fn a_finished_job_is_gone_and_cannot_be_added_again(store: &dyn WebhookSto
     store.finish(&job).await.unwrap();
     assert!(due_of(store, sub, i64::MAX / 2).await.is_empty(), "finished");
     assert!(!store.enqueue(&job).await.unwrap(), "a redelivered event finds the tombstone");
+    // A holder whose lease ran out comes back late: its outcome changes nothing.
+    store.retry(&job, 5_000).await.unwrap();
+    assert!(due_of(store, sub, i64::MAX / 2).await.is_empty(), "a late retry does not revive it");
+    let late = DeadDelivery { delivery: job.clone(), reason: "schedule_exhausted".into(), dead_ms: 5_000 };
+    store.bury(&late).await.unwrap();
+    assert_eq!(store.dead_letter(sub, &job.id).await.unwrap(), None, "nor does a late burial");
 }
 
 async fn dead_letters_are_listed_by_time_per_subscription(store: &dyn WebhookStore, sub: &str) {
@@ -112,7 +118,8 @@ async fn a_replayed_dead_letter_is_due_again_with_a_fresh_schedule(store: &dyn W
     assert_eq!(store.dead_letter(sub, &job.id).await.unwrap(), Some(dead.clone()));
     assert_eq!(store.dead_letter("someone-else", &job.id).await.unwrap(), None, "per subscription");
 
-    store.replay(&dead, 8_000).await.unwrap();
+    assert!(store.replay(&dead, 8_000).await.unwrap());
+    assert!(!store.replay(&dead, 8_001).await.unwrap(), "a second replay of the same letter does nothing");
     assert_eq!(store.dead_letter(sub, &job.id).await.unwrap(), None, "no longer a dead letter");
     assert!(store.dead_letters(sub, 0, i64::MAX, 10).await.unwrap().is_empty());
     let due = due_of(store, sub, 8_000).await;
@@ -177,7 +184,7 @@ async fn an_ordered_line_releases_one_delivery_at_a_time(store: &dyn WebhookStor
     assert_eq!(due_of(store, sub, 20_700).await, vec![third.clone()], "a buried head frees its line");
 
     // Replayed while the third still holds the line: it waits behind it.
-    store.replay(&dead, 20_800).await.unwrap();
+    assert!(store.replay(&dead, 20_800).await.unwrap());
     assert!(due_of(store, sub, 50_000).await.iter().all(|d| d.id != second.id), "behind the third");
     store.finish(&third).await.unwrap();
     assert_eq!(due_of(store, sub, 50_000).await, vec![second.fresh(20_800)]);

@@ -37,7 +37,8 @@ return 1
 ";
 
 /// KEYS[1] = due; ARGV[1] = now ms, ARGV[2] = lease end ms, ARGV[3] = max, ARGV[4] = job key prefix.
-/// Leases the due jobs and returns their JSON; ids whose job is gone or finished leave the set.
+/// Leases the due jobs and returns id, JSON, id, JSON, …; ids whose job is gone or finished leave
+/// the set.
 const TAKE_DUE: &str = r"
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local jobs = {}
@@ -45,6 +46,7 @@ for _, id in ipairs(ids) do
   local job = redis.call('GET', ARGV[4] .. id)
   if job and job ~= 'done' then
     redis.call('ZADD', KEYS[1], ARGV[2], id)
+    table.insert(jobs, id)
     table.insert(jobs, job)
   else
     redis.call('ZREM', KEYS[1], id)
@@ -54,17 +56,34 @@ return jobs
 ";
 
 /// KEYS[1] = job, KEYS[2] = due, KEYS[3] = its lead's line; ARGV[1] = id, ARGV[2] = job JSON or
-/// 'done', ARGV[3] = due ms or '' (leave the queue: the next in the line, if any, is due at once).
+/// 'done', ARGV[3] = due ms or '' (leave the queue), ARGV[4] = ttl ms, ARGV[5] = job key prefix.
+/// A finished job is never written again (a holder whose lease ran out coming back late). Every
+/// write restarts the job's expiry, so a job being retried never expires. When a job leaves, the
+/// next live one in its lead's line is due at once, and the jobs still waiting in the line get
+/// their expiry restarted too (a long line must not outwait them).
 const UPDATE: &str = r"
-redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+if redis.call('GET', KEYS[1]) == 'done' then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
 if ARGV[3] ~= '' then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
   return 1
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('LREM', KEYS[3], 1, ARGV[1]) > 0 then
-  local next = redis.call('LINDEX', KEYS[3], 0)
-  if next then redis.call('ZADD', KEYS[2], 0, next) end
+  while true do
+    local next = redis.call('LINDEX', KEYS[3], 0)
+    if not next then break end
+    local job = redis.call('GET', ARGV[5] .. next)
+    if job and job ~= 'done' then
+      redis.call('ZADD', KEYS[2], 0, next)
+      break
+    end
+    redis.call('LPOP', KEYS[3])
+  end
+  for _, waiting in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+    redis.call('PEXPIRE', ARGV[5] .. waiting, ARGV[4])
+  end
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
 end
 return 1
 ";
@@ -73,7 +92,7 @@ return 1
 /// line; ARGV[1] = id, ARGV[2] = fresh job JSON, ARGV[3] = now ms, ARGV[4] = job ttl ms, ARGV[5] =
 /// '1' if ordered (it joins the end of the line).
 const REPLAY: &str = r"
-redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
 if ARGV[5] == '1' then
@@ -115,8 +134,14 @@ impl RedisWebhookStore {
         format!("{}due", self.prefix)
     }
 
-    async fn update(&self, delivery: &Delivery, value: &str, due_ms: Option<i64>) -> Result<(), StoreError> {
-        let _: i64 = self
+    /// False when the job had finished already (nothing was written).
+    async fn update(
+        &self,
+        delivery: &Delivery,
+        value: &str,
+        due_ms: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let written: i64 = self
             .update
             .key(self.key("job", &delivery.id))
             .key(self.due())
@@ -124,10 +149,12 @@ impl RedisWebhookStore {
             .arg(&delivery.id)
             .arg(value)
             .arg(due_ms.map(|d| d.to_string()).unwrap_or_default())
+            .arg(ttl_ms(JOB_TTL))
+            .arg(format!("{}job:", self.prefix))
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;
-        Ok(())
+        Ok(written == 1)
     }
 }
 
@@ -169,18 +196,37 @@ impl WebhookStore for RedisWebhookStore {
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;
-        jobs.iter().map(|j| from_json(j)).collect()
+        let mut taken = Vec::with_capacity(jobs.len() / 2);
+        for pair in jobs.chunks(2) {
+            let [id, json] = pair else { continue };
+            match from_json::<Delivery>(json) {
+                Ok(job) => taken.push(job),
+                // Unreadable (another version wrote it): out of the due set, so it cannot hold up
+                // the jobs taken with it; the raw job stays until it expires, for inspection.
+                Err(e) => {
+                    tracing::error!(id, error = %e, "unreadable webhook job dropped from the queue");
+                    metrics::counter!("speedlead_webhook_unreadable_jobs_total").increment(1);
+                    let _: i64 = self.connection.clone().zrem(self.due(), id).await.map_err(unavailable)?;
+                }
+            }
+        }
+        Ok(taken)
     }
 
     async fn retry(&self, delivery: &Delivery, due_ms: i64) -> Result<(), StoreError> {
-        self.update(delivery, &to_json(delivery), Some(due_ms)).await
+        self.update(delivery, &to_json(delivery), Some(due_ms)).await.map(drop)
     }
 
     async fn finish(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        self.update(delivery, "done", None).await
+        self.update(delivery, "done", None).await.map(drop)
     }
 
     async fn bury(&self, dead: &DeadDelivery) -> Result<(), StoreError> {
+        // Finished first: a job delivered meanwhile (by whoever held it after our lease ran out)
+        // must not also become a dead letter that a replay would send again.
+        if !self.update(&dead.delivery, "done", None).await? {
+            return Ok(());
+        }
         let id = &dead.delivery.id;
         let mut connection = self.connection.clone();
         let _: () = redis::pipe()
@@ -190,7 +236,7 @@ impl WebhookStore for RedisWebhookStore {
             .query_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        self.finish(&dead.delivery).await
+        Ok(())
     }
 
     async fn dead_letters(
@@ -231,9 +277,9 @@ impl WebhookStore for RedisWebhookStore {
         Ok(dead.filter(|d| d.delivery.subscription == subscription))
     }
 
-    async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<(), StoreError> {
+    async fn replay(&self, dead: &DeadDelivery, now_ms: i64) -> Result<bool, StoreError> {
         let id = &dead.delivery.id;
-        let _: i64 = self
+        let replayed: i64 = self
             .replay
             .key(self.key("dead", &dead.delivery.subscription))
             .key(self.key("dead-job", id))
@@ -248,7 +294,7 @@ impl WebhookStore for RedisWebhookStore {
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(unavailable)?;
-        Ok(())
+        Ok(replayed == 1)
     }
 
     async fn add_subscription(&self, subscription: &Subscription) -> Result<bool, StoreError> {

@@ -40,16 +40,7 @@ fn policy() -> CapturePolicy {
 fn captured(event_id: &str, email: Option<&str>, phone: Option<&str>) -> CapturedLead {
     let contact =
         Contact { email: email.map(Into::into), phone: phone.map(Into::into), ..Default::default() };
-    let lead = InboundLead {
-        source: "website".into(),
-        event_id: event_id.into(),
-        contact,
-        attribution: Default::default(),
-        raw: None,
-        fetch: None,
-        consent: Default::default(),
-        signals: Default::default(),
-    };
+    let lead = InboundLead::new("website", event_id, contact);
     CapturedLead { event_id: event_id.into(), lead }
 }
 

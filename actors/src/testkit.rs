@@ -109,16 +109,7 @@ pub fn record(offset: i64, payload: &[u8]) -> Record {
 }
 
 pub fn inbound(event_id: &str, contact: Contact) -> InboundLead {
-    InboundLead {
-        source: "web-form".into(),
-        event_id: event_id.into(),
-        contact,
-        attribution: Default::default(),
-        raw: None,
-        fetch: None,
-        consent: Default::default(),
-        signals: Default::default(),
-    }
+    InboundLead::new("web-form", event_id, contact)
 }
 
 pub fn envelope_record<T: serde::Serialize>(offset: i64, event_type: &str, payload: T) -> Record {

@@ -244,16 +244,7 @@ pub fn german_lead_named(source: &str, event_id: &str, name: &str) -> InboundLea
         country: Some("DE".into()),
         ..Default::default()
     };
-    InboundLead {
-        source: source.into(),
-        event_id: event_id.into(),
-        contact,
-        attribution: Default::default(),
-        raw: None,
-        fetch: None,
-        consent: Default::default(),
-        signals: Default::default(),
-    }
+    InboundLead::new(source, event_id, contact)
 }
 
 /// The accept-link routes as `serve` has them: acks published through a capture-style producer.

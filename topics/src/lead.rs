@@ -70,6 +70,23 @@ pub struct InboundLead {
     pub signals: BTreeMap<String, serde_json::Value>,
 }
 
+impl InboundLead {
+    /// A lead with just its source, event id and contact (no attribution, consent, signals or
+    /// provider payload): what tests and the samples start from.
+    pub fn new(source: impl Into<String>, event_id: impl Into<String>, contact: Contact) -> Self {
+        InboundLead {
+            source: source.into(),
+            event_id: event_id.into(),
+            contact,
+            attribution: BTreeMap::new(),
+            raw: None,
+            fetch: None,
+            consent: BTreeMap::new(),
+            signals: BTreeMap::new(),
+        }
+    }
+}
+
 /// Where to fetch a lead that arrived as ids only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FetchRef {

@@ -22,11 +22,13 @@ use super::store::{DeadDelivery, Delivery, WebhookStore, DEAD_TTL, JOB_TTL};
 use crate::error::Error;
 use crate::store::redis::{ttl_ms, unavailable};
 
-/// KEYS[1] = job, KEYS[2] = due, KEYS[3] = its lead's line; ARGV[1] = id, ARGV[2] = job JSON,
-/// ARGV[3] = due ms, ARGV[4] = ttl ms, ARGV[5] = '1' if ordered. An ordered job is due only when
-/// it heads its line.
-const ENQUEUE: &str = r"
-if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[4]) then return 0 end
+/// The end of ENQUEUE and REPLAY, which share their KEYS[1..3] and ARGV layout: KEYS[1] = job,
+/// KEYS[2] = due, KEYS[3] = its lead's line; ARGV[1] = id, ARGV[2] = job JSON, ARGV[3] = due ms,
+/// ARGV[4] = ttl ms, ARGV[5] = '1' if ordered. The job becomes due, or, if ordered, joins the end of
+/// its line and is due only when it heads it.
+macro_rules! join_line_or_due {
+    () => {
+        r"
 if ARGV[5] == '1' then
   local length = redis.call('RPUSH', KEYS[3], ARGV[1])
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
@@ -34,7 +36,16 @@ if ARGV[5] == '1' then
 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1
-";
+"
+    };
+}
+
+/// See [`join_line_or_due`] for the layout. Adds the job unless its id is held (or finished).
+const ENQUEUE: &str = concat!(
+    r"
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[4]) then return 0 end",
+    join_line_or_due!()
+);
 
 /// KEYS[1] = due; ARGV[1] = now ms, ARGV[2] = lease end ms, ARGV[3] = max, ARGV[4] = job key prefix.
 /// Leases the due jobs and returns id, JSON, id, JSON, …; ids whose job is gone or finished leave
@@ -88,21 +99,15 @@ end
 return 1
 ";
 
-/// KEYS[1] = dead index, KEYS[2] = dead letter, KEYS[3] = job, KEYS[4] = due, KEYS[5] = its lead's
-/// line; ARGV[1] = id, ARGV[2] = fresh job JSON, ARGV[3] = now ms, ARGV[4] = job ttl ms, ARGV[5] =
-/// '1' if ordered (it joins the end of the line).
-const REPLAY: &str = r"
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[2])
-redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
-if ARGV[5] == '1' then
-  local length = redis.call('RPUSH', KEYS[5], ARGV[1])
-  redis.call('PEXPIRE', KEYS[5], ARGV[4])
-  if length > 1 then return 1 end
-end
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-return 1
-";
+/// See [`join_line_or_due`] for the layout, plus KEYS[4] = dead index, KEYS[5] = dead letter; ARGV[2]
+/// is the fresh job and ARGV[3] now. Does nothing (0) unless the letter is still dead.
+const REPLAY: &str = concat!(
+    r"
+if redis.call('ZREM', KEYS[4], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[5])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])",
+    join_line_or_due!()
+);
 
 pub struct RedisWebhookStore {
     connection: ConnectionManager,
@@ -281,11 +286,11 @@ impl WebhookStore for RedisWebhookStore {
         let id = &dead.delivery.id;
         let replayed: i64 = self
             .replay
-            .key(self.key("dead", &dead.delivery.subscription))
-            .key(self.key("dead-job", id))
             .key(self.key("job", id))
             .key(self.due())
             .key(self.key("line", &dead.delivery.line()))
+            .key(self.key("dead", &dead.delivery.subscription))
+            .key(self.key("dead-job", id))
             .arg(id)
             .arg(to_json(&dead.delivery.fresh(now_ms)))
             .arg(now_ms)

@@ -81,14 +81,27 @@ impl HandoffPublisher {
     }
 }
 
+/// Whether the hub or the feed has anything to do with `message`: every assignment, and the lead
+/// events a rep's feed shows. Every lead's intake batch carries events no rep sees (`lead.scored`);
+/// reading just the envelope's `type` spares them the copy, the task and the full parse.
+fn rep_facing(message: &Outbound) -> bool {
+    #[derive(serde::Deserialize)]
+    struct TypeOnly<'a> {
+        #[serde(rename = "type", borrow)]
+        event_type: std::borrow::Cow<'a, str>,
+    }
+    match message.topic {
+        Topic::Assignments => true,
+        Topic::Events => serde_json::from_slice::<TypeOnly>(&message.payload)
+            .map_or(true, |t| crate::dashboard::feed_event::may_concern_a_rep(&t.event_type)),
+        _ => false,
+    }
+}
+
 #[async_trait]
 impl Publisher for HandoffPublisher {
     async fn publish(&self, messages: Vec<Outbound>) -> Result<(), PublishError> {
-        let rep_facing: Vec<Outbound> = messages
-            .iter()
-            .filter(|m| matches!(m.topic, Topic::Assignments | Topic::Events))
-            .cloned()
-            .collect();
+        let rep_facing: Vec<Outbound> = messages.iter().filter(|m| rep_facing(m)).cloned().collect();
         self.inner.publish(messages).await?;
         if !rep_facing.is_empty() {
             // The publishing partition goes on at once: a slow Redis delays the rep, not the pipeline.

@@ -35,6 +35,13 @@ pub struct FeedEvent {
     pub published_at_ms: i64,
 }
 
+/// Whether an event of this envelope type can concern a rep ([`feed_event`] maps only these), so
+/// the others (`lead.scored`, `lead.merged`, …) need not even be parsed.
+pub fn may_concern_a_rep(event_type: &str) -> bool {
+    use speedlead_topics::event_type::{ACKNOWLEDGED, ASSIGNED, ESCALATED, QUALIFIED};
+    [ASSIGNED, ESCALATED, ACKNOWLEDGED, QUALIFIED].contains(&event_type)
+}
+
 /// Which rep an event concerns and what to tell them; `None` for events no rep's list shows.
 pub fn feed_event(event: &Envelope<LeadEvent>, now: DateTime<Utc>) -> Option<(String, FeedEvent)> {
     let ms = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp_millis());

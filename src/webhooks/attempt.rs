@@ -51,13 +51,9 @@ pub struct Failure {
 /// address the guard never saw as a literal), no proxy from the environment (a proxy resolves the
 /// target itself, past the guard), the configured timeout.
 pub fn client(timeout: Duration, allow_private: bool) -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
+    http::builder(timeout)
         .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver { allow_private }))
-        .user_agent(concat!("speedlead-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::Config(format!("webhooks HTTP client: {e}")))
 }

@@ -23,13 +23,17 @@ const MAX_REASON_CHARS: usize = 200;
 /// not followed: a provider API that redirects a POST is misconfigured, and following it would turn
 /// the POST into a GET elsewhere, so a 3xx is reported (permanent) instead.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, Error> {
+    builder(timeout).build().map_err(|e| Error::Config(format!("notify HTTP client: {e}")))
+}
+
+/// What every outbound client starts from (the outbound webhooks add their guard to it): the
+/// timeout for connecting and for the whole exchange, no redirects, speedlead's user agent.
+pub fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("speedlead/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::Config(format!("notify HTTP client: {e}")))
 }
 
 /// `base` (a configured `api_base`, which may carry a path such as `/api`) with `segments`
